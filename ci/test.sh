@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The project's test command (README: "Run the tests"). `.ci/run` calls exactly this.
+# Builds and tests the default CPU backend (flex), lints everything with the wgpu backend compiled in (which also
+# type-checks it), and type-checks the cuda backend (DOCS_RS=1 skips burn-cuda's LLVM download, which cannot
+# succeed offline).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Reuse a target directory outside the clone when one exists: a warm CI run then takes minutes, not half an hour.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/t1/target}"
+export CARGO_TERM_COLOR=never
+mkdir -p "$CARGO_TARGET_DIR"
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "tests (flex CPU backend)"
+cargo test --workspace --locked
+
+step "clippy, with the wgpu backend compiled in"
+cargo clippy --workspace --all-targets --locked --features trainer/wgpu -- -D warnings
+
+step "type-check the cuda backend"
+DOCS_RS=1 cargo check -p trainer --locked --features cuda
+
+step "done"

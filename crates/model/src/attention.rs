@@ -1,0 +1,108 @@
+//! Grouped-query self-attention with optional per-head QK RMSNorm (Qwen3), rotate-half RoPE and an optional
+//! KV cache. Scores are scaled by `1/sqrt(head_dim)`; the mask is built by the caller (see `mask.rs`).
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Device, Tensor};
+
+use crate::cache::LayerKv;
+use crate::config::{Family, ModelConfig};
+use crate::norm::RmsNorm;
+use crate::params::linear;
+use crate::rope::RopeTables;
+use crate::weights::WeightSource;
+
+/// The attention block of one decoder layer, with HF parameter names.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Query projection `[hidden → heads·head_dim]`.
+    pub q_proj: Linear,
+    /// Key projection `[hidden → kv_heads·head_dim]`.
+    pub k_proj: Linear,
+    /// Value projection `[hidden → kv_heads·head_dim]`.
+    pub v_proj: Linear,
+    /// Output projection `[heads·head_dim → hidden]`.
+    pub o_proj: Linear,
+    /// Qwen3's per-head query norm.
+    pub q_norm: Option<RmsNorm>,
+    /// Qwen3's per-head key norm.
+    pub k_norm: Option<RmsNorm>,
+    /// Query heads.
+    pub num_heads: usize,
+    /// Key/value heads.
+    pub num_kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+}
+
+impl Attention {
+    /// The attention called `prefix` (`{prefix}.q_proj`, ...).
+    pub(crate) fn build(source: &mut dyn WeightSource, prefix: &str, c: &ModelConfig, device: &Device) -> Self {
+        let (h, hd) = (c.hidden_size, c.head_dim);
+        let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
+        let qk_norm = |name: &str, source: &mut dyn WeightSource| {
+            (c.family == Family::Qwen3)
+                .then(|| RmsNorm::build(source, &format!("{prefix}.{name}"), hd, c.rms_norm_eps, device))
+        };
+        Self {
+            q_proj: linear(source, &format!("{prefix}.q_proj"), h, q, c.qkv_bias, device),
+            k_proj: linear(source, &format!("{prefix}.k_proj"), h, kv, c.qkv_bias, device),
+            v_proj: linear(source, &format!("{prefix}.v_proj"), h, kv, c.qkv_bias, device),
+            o_proj: linear(source, &format!("{prefix}.o_proj"), q, h, c.o_bias, device),
+            q_norm: qk_norm("q_norm", source),
+            k_norm: qk_norm("k_norm", source),
+            num_heads: c.num_attention_heads,
+            num_kv_heads: c.num_key_value_heads,
+            head_dim: hd,
+        }
+    }
+
+    /// Attends `x` (`[batch, seq, hidden]`) over itself, or over the cache plus itself when `cache` is given
+    /// (`cache_start` positions already filled). `mask` is `[batch, 1, seq, keys]`, `true` = masked.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeTables,
+        mask: Tensor<4, Bool>,
+        cache: Option<(&mut LayerKv, usize)>,
+    ) -> Tensor<3> {
+        let [b, t, _] = x.dims();
+        let heads = |proj: &Linear, n: usize, norm: &Option<RmsNorm>| {
+            let y = proj.forward(x.clone()).reshape([b, t, n, self.head_dim]);
+            let y = match norm {
+                Some(norm) => norm.forward(y),
+                None => y,
+            };
+            y.swap_dims(1, 2)
+        };
+        let q = rope.apply(heads(&self.q_proj, self.num_heads, &self.q_norm));
+        let k = rope.apply(heads(&self.k_proj, self.num_kv_heads, &self.k_norm));
+        let v = heads(&self.v_proj, self.num_kv_heads, &None);
+        let (k, v) = match cache {
+            Some((layer, start)) => layer.append(start, k, v),
+            None => (k, v),
+        };
+        let keys = k.dims()[2];
+        let group = self.num_heads / self.num_kv_heads;
+        let mask = mask.expand([b, self.num_heads, t, keys]);
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: false,
+        };
+        let out = attention(repeat_kv(q, 1), repeat_kv(k, group), repeat_kv(v, group), Some(mask), None, options);
+        let out = out.swap_dims(1, 2).reshape([b, t, self.num_heads * self.head_dim]);
+        self.o_proj.forward(out)
+    }
+}
+
+/// `[b, kv_heads, s, d]` → `[b, kv_heads·group, s, d]`, each kv head repeated `group` times in place.
+fn repeat_kv(x: Tensor<4>, group: usize) -> Tensor<4> {
+    if group == 1 {
+        return x;
+    }
+    let [b, h, s, d] = x.dims();
+    x.unsqueeze_dim::<5>(2).expand([b, h, group, s, d]).reshape([b, h * group, s, d])
+}

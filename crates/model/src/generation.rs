@@ -1,0 +1,385 @@
+//! Batched sampling of reasoning rollouts with a pre-allocated KV cache.
+//!
+//! `B` prompts × `G` samples run as one left-padded batch: the prompts are prefilled once, then one token per
+//! step is decoded for every row. A row stops when it samples the embedding token, samples EOS (when asked to),
+//! or reaches `max_new_tokens`; in the last two cases the embedding token is appended and the rollout is flagged.
+//! The embedding token is then fed like any other token, and the final-norm state at its position — the rollout's
+//! embedding — is read from that same decoding step, so a reward needs no second forward pass.
+//!
+//! Sampling happens on the host from a seeded [`SeededRng`], row by row in order: the same seed gives the same
+//! rollouts. Decoding runs on a no-autodiff copy of the model, so no graph is retained.
+
+use burn::module::Module;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{PadSide, TokenBatch, attention_mask, ids_tensor};
+use crate::cache::KvCache;
+use crate::error::ModelError;
+use crate::model::CausalLm;
+use crate::pooling::l2_normalize;
+use crate::rng::SeededRng;
+use crate::rope::RopeTables;
+use rand::RngExt;
+
+/// How tokens are drawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingParams {
+    /// Softmax temperature; `0` means greedy (argmax). Default 1.0.
+    pub temperature: f32,
+    /// Keep only the `top_k` most likely tokens; `0` disables. Default 0.
+    pub top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches `top_p`; `1.0` disables. Default 1.0.
+    pub top_p: f32,
+    /// Most tokens generated before the embedding token is forced. Default 64.
+    pub max_new_tokens: usize,
+    /// Stop a row when it samples EOS (the embedding token is then appended). Default true.
+    pub stop_at_eos: bool,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            max_new_tokens: 64,
+            stop_at_eos: true,
+        }
+    }
+}
+
+impl SamplingParams {
+    /// Greedy decoding of up to `max_new_tokens`.
+    pub fn greedy(max_new_tokens: usize) -> Self {
+        Self {
+            temperature: 0.0,
+            max_new_tokens,
+            ..Self::default()
+        }
+    }
+}
+
+/// The token ids generation needs to know.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopTokens {
+    /// The embedding token: sampling it ends the reasoning.
+    pub emb_id: u32,
+    /// End of sequence, if the tokenizer has one.
+    pub eos_id: Option<u32>,
+    /// Padding id (never attended to).
+    pub pad_id: u32,
+}
+
+/// Why a rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model wrote the embedding token itself.
+    EmbToken,
+    /// The model wrote EOS; the embedding token was appended.
+    Eos,
+    /// `max_new_tokens` was reached; the embedding token was appended.
+    Length,
+}
+
+/// One sampled reasoning trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    /// Index of its prompt in the input.
+    pub prompt: usize,
+    /// Generated ids, ending with the embedding token (sampled, or appended when `finish` is not `EmbToken`).
+    pub tokens: Vec<u32>,
+    /// For each *sampled* token, `log softmax(logits / T)` at it (T = 1 when greedy) — the policy log-prob
+    /// GRPO's ratio uses. Shorter than `tokens` by one when the embedding token was appended.
+    pub policy_logprobs: Vec<f32>,
+    /// For each sampled token, its log-probability under the distribution actually sampled from (after
+    /// top-k/top-p truncation and renormalisation; 0 when greedy).
+    pub sample_logprobs: Vec<f32>,
+    /// Why it ended.
+    pub finish: FinishReason,
+    /// L2-normalised final-norm state at the embedding token.
+    pub embedding: Vec<f32>,
+}
+
+impl Rollout {
+    /// Whether the embedding token had to be appended (the trace did not end on its own).
+    pub fn truncated(&self) -> bool {
+        self.finish != FinishReason::EmbToken
+    }
+}
+
+/// Where a row is in its life.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum RowState {
+    /// Still sampling.
+    Active,
+    /// Finished; the embedding token is fed (appended) at the next step.
+    NeedsEmb,
+    /// Its embedding has been read.
+    Done,
+}
+
+impl CausalLm {
+    /// Samples `group` rollouts for each prompt (rows `p·group .. (p+1)·group` belong to prompt `p`).
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        group: usize,
+        params: &SamplingParams,
+        stop: StopTokens,
+        rng: &mut SeededRng,
+    ) -> Result<Vec<Rollout>, ModelError> {
+        if group == 0 {
+            return Err(ModelError::Input("group size must be at least 1".into()));
+        }
+        let model = self.valid();
+        let device = model.device();
+        let rows: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.clone(), group)).collect();
+        let prefill = TokenBatch::new(&rows, stop.pad_id, PadSide::Left)?;
+        let n = rows.len();
+        let capacity = prefill.seq_len + params.max_new_tokens + 1;
+        if capacity > model.config.max_position_embeddings {
+            return Err(ModelError::Input(format!(
+                "prompt ({}) + max_new_tokens ({}) + 1 exceeds max_position_embeddings ({})",
+                prefill.seq_len, params.max_new_tokens, model.config.max_position_embeddings
+            )));
+        }
+        let mut cache = KvCache::new(&model.config, n, capacity, &device);
+        let mut key_valid: Vec<Vec<bool>> = (0..n)
+            .map(|r| prefill.valid[r * prefill.seq_len..(r + 1) * prefill.seq_len].to_vec())
+            .collect();
+        let mut next_pos: Vec<usize> = rows.iter().map(Vec::len).collect();
+
+        let rope = RopeTables::new(
+            &prefill.positions(),
+            n,
+            prefill.seq_len,
+            model.config.head_dim,
+            model.config.rope_theta,
+            &device,
+        );
+        let hidden = model.run(prefill.ids_tensor(&device), &rope, prefill.mask(&device), Some(&mut cache));
+        let last = hidden.narrow(1, prefill.seq_len - 1, 1);
+        let mut logits = host_logits(&model, last)?;
+        let vocab = model.config.vocab_size;
+
+        let mut out: Vec<Rollout> = (0..n)
+            .map(|r| Rollout {
+                prompt: r / group,
+                tokens: Vec::new(),
+                policy_logprobs: Vec::new(),
+                sample_logprobs: Vec::new(),
+                finish: FinishReason::Length,
+                embedding: Vec::new(),
+            })
+            .collect();
+        let initial = if params.max_new_tokens == 0 { RowState::NeedsEmb } else { RowState::Active };
+        let mut state = vec![initial; n];
+
+        loop {
+            let mut inputs = vec![stop.pad_id; n];
+            let mut fed = vec![false; n];
+            let mut capture = Vec::new();
+            for r in 0..n {
+                match state[r] {
+                    RowState::Done => {}
+                    RowState::NeedsEmb => {
+                        inputs[r] = stop.emb_id;
+                        out[r].tokens.push(stop.emb_id);
+                        fed[r] = true;
+                        capture.push(r);
+                        state[r] = RowState::Done;
+                    }
+                    RowState::Active => {
+                        let row_logits = &logits[r * vocab..(r + 1) * vocab];
+                        let (token, policy_lp, sample_lp) = sample(row_logits, params, rng);
+                        let rollout = &mut out[r];
+                        rollout.tokens.push(token);
+                        rollout.policy_logprobs.push(policy_lp);
+                        rollout.sample_logprobs.push(sample_lp);
+                        inputs[r] = token;
+                        fed[r] = true;
+                        if token == stop.emb_id {
+                            rollout.finish = FinishReason::EmbToken;
+                            capture.push(r);
+                            state[r] = RowState::Done;
+                        } else if params.stop_at_eos && Some(token) == stop.eos_id {
+                            rollout.finish = FinishReason::Eos;
+                            state[r] = RowState::NeedsEmb;
+                        } else if rollout.tokens.len() >= params.max_new_tokens {
+                            rollout.finish = FinishReason::Length;
+                            state[r] = RowState::NeedsEmb;
+                        }
+                    }
+                }
+            }
+            if !fed.iter().any(|&f| f) {
+                break;
+            }
+            let past = cache.len;
+            let positions: Vec<usize> = next_pos.clone();
+            for r in 0..n {
+                key_valid[r].push(fed[r]);
+                if fed[r] {
+                    next_pos[r] += 1;
+                }
+            }
+            let flat_valid: Vec<bool> = key_valid.iter().flatten().copied().collect();
+            let mask = attention_mask(&flat_valid, n, 1, past, &device);
+            let rope = RopeTables::new(&positions, n, 1, model.config.head_dim, model.config.rope_theta, &device);
+            let hidden = model.run(ids_tensor(&inputs, n, 1, &device), &rope, mask, Some(&mut cache));
+            if !capture.is_empty() {
+                let dim = model.config.hidden_size;
+                let index: Vec<i64> = capture.iter().map(|&r| r as i64).collect();
+                let index = Tensor::from_data(TensorData::new(index, [capture.len()]), &device);
+                let picked = hidden.clone().reshape([n, dim]).select(0, index);
+                let embeddings = l2_normalize(picked);
+                let values = to_host(embeddings.into_data())?;
+                for (i, &r) in capture.iter().enumerate() {
+                    out[r].embedding = values[i * dim..(i + 1) * dim].to_vec();
+                }
+            }
+            if state.contains(&RowState::Active) {
+                logits = host_logits(&model, hidden)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Logits of `[n, 1, hidden]` states as a host vector `[n · vocab]`.
+fn host_logits(model: &CausalLm, hidden: Tensor<3>) -> Result<Vec<f32>, ModelError> {
+    to_host(model.logits(hidden).into_data())
+}
+
+fn to_host(data: TensorData) -> Result<Vec<f32>, ModelError> {
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| ModelError::Input(format!("cannot read tensor back to the host: {e:?}")))
+}
+
+/// Draws one token from `logits` (one row). Returns the token, its policy log-prob (`log softmax(logits/T)`)
+/// and its log-prob under the truncated distribution actually sampled from.
+pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> (u32, f32, f32) {
+    if params.temperature <= 0.0 {
+        let token = argmax(logits);
+        return (token as u32, log_softmax_at(logits, 1.0, token), 0.0);
+    }
+    let t = params.temperature;
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x / t));
+    let weights: Vec<f64> = logits.iter().map(|&x| ((x / t - max) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let mut kept: Vec<usize> = if params.top_k > 0 || params.top_p < 1.0 {
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
+        if params.top_k > 0 {
+            order.truncate(params.top_k);
+        }
+        if params.top_p < 1.0 {
+            let mut mass = 0.0;
+            let mut keep = 0;
+            for &i in &order {
+                mass += weights[i] / total;
+                keep += 1;
+                if mass >= params.top_p as f64 {
+                    break;
+                }
+            }
+            order.truncate(keep.max(1));
+        }
+        order
+    } else {
+        (0..logits.len()).collect()
+    };
+    kept.sort_unstable();
+    let kept_total: f64 = kept.iter().map(|&i| weights[i]).sum();
+    let u: f64 = rng.random::<f64>() * kept_total;
+    let mut acc = 0.0;
+    let mut token = *kept.last().expect("at least one token is kept");
+    for &i in &kept {
+        acc += weights[i];
+        if u < acc {
+            token = i;
+            break;
+        }
+    }
+    let policy = ((weights[token] / total).ln()) as f32;
+    let sampled = ((weights[token] / kept_total).ln()) as f32;
+    (token as u32, policy, sampled)
+}
+
+fn argmax(x: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate() {
+        if v > x[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn log_softmax_at(logits: &[f32], t: f32, index: usize) -> f32 {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x / t));
+    let lse = logits.iter().map(|&x| ((x / t - max) as f64).exp()).sum::<f64>().ln() as f32 + max;
+    logits[index] / t - lse
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+
+    #[test]
+    fn greedy_picks_the_first_maximum() {
+        let (tok, lp, slp) = sample(&[0.0, 2.0, 2.0, -1.0], &SamplingParams::greedy(1), &mut stream(0, &[]));
+        assert_eq!(tok, 1);
+        assert_eq!(slp, 0.0);
+        let expected = 2.0 - (1.0f64 + 2.0 * 2f64.exp() + (-1f64).exp()).ln();
+        assert!((lp as f64 - expected).abs() < 1e-6);
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_sampling_is_seeded() {
+        let logits = [0.1, 0.5, 3.0, 0.2];
+        let params = SamplingParams {
+            top_k: 1,
+            ..SamplingParams::default()
+        };
+        for s in 0..5 {
+            let (tok, _, slp) = sample(&logits, &params, &mut stream(s, &[]));
+            assert_eq!(tok, 2);
+            assert!(slp.abs() < 1e-6);
+        }
+        let params = SamplingParams::default();
+        let draw = |s| (0..20).map(|_| sample(&logits, &params, &mut stream(s, &[])).0).collect::<Vec<_>>();
+        assert_eq!(draw(3), draw(3));
+    }
+
+    #[test]
+    fn sampling_frequencies_follow_the_distribution() {
+        let logits = [0.0f32, (3.0f32).ln()]; // p = [0.25, 0.75]
+        let mut rng = stream(11, &[]);
+        let params = SamplingParams::default();
+        let ones = (0..4000).filter(|_| sample(&logits, &params, &mut rng).0 == 1).count();
+        assert!((2850..3150).contains(&ones), "{ones}");
+    }
+
+    #[test]
+    fn top_p_keeps_the_smallest_sufficient_prefix() {
+        let logits = [(0.5f32).ln(), (0.3f32).ln(), (0.2f32).ln()];
+        let params = SamplingParams {
+            top_p: 0.7,
+            ..SamplingParams::default()
+        };
+        let mut rng = stream(1, &[]);
+        for _ in 0..200 {
+            let (tok, policy, sampled) = sample(&logits, &params, &mut rng);
+            assert!(tok < 2, "token 2 lies outside the 0.7 nucleus");
+            let p = [0.5f32, 0.3][tok as usize];
+            assert!((policy - p.ln()).abs() < 1e-5);
+            assert!((sampled - (p / 0.8).ln()).abs() < 1e-5);
+        }
+    }
+}

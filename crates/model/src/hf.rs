@@ -1,0 +1,280 @@
+//! HF model directories in and out: `config.json`, `model.safetensors` (or a sharded index), `tokenizer.json`.
+//!
+//! Loading converts any float dtype on disk to f32 and grows the vocabulary when the embedding token had to be
+//! added to the tokenizer. Export writes HF names and `[out, in]` projection layout, the config (with the grown
+//! vocabulary), the tokenizer with the embedding token, and a sentence-transformers description of the pooling, so
+//! `transformers` and `sentence-transformers` load the result directly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::tensor::{Device, Tensor};
+use safetensors::{Dtype, tensor::TensorView};
+use serde_json::{Value, json};
+
+use crate::config::ModelConfig;
+use crate::error::ModelError;
+use crate::format::TextFormat;
+use crate::model::CausalLm;
+use crate::params::transpose_host;
+use crate::tokenizer::TextTokenizer;
+use crate::weights::CheckpointWeights;
+
+/// A model loaded from a HF directory, with what export needs to write it back.
+#[derive(Debug, Clone)]
+pub struct LoadedModel {
+    /// The network.
+    pub model: CausalLm,
+    /// Its tokenizer, with the embedding token registered.
+    pub tokenizer: TextTokenizer,
+    /// The original `config.json`, kept so export changes only what changed.
+    pub hf_config: Value,
+    /// Checkpoint tensors the model did not use (e.g. a duplicated tied `lm_head.weight`).
+    pub unused: Vec<String>,
+}
+
+/// Loads a HF model directory onto `device`; `emb_token` is added to the tokenizer (and the vocabulary grown by
+/// mean-initialised rows) when missing.
+pub fn load_dir(dir: &Path, emb_token: &str, device: &Device) -> Result<LoadedModel, ModelError> {
+    let config_path = dir.join("config.json");
+    if !config_path.is_file() {
+        return Err(ModelError::Io {
+            path: config_path.display().to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no config.json: not a HF model directory"),
+        });
+    }
+    let text = std::fs::read_to_string(&config_path).map_err(|e| ModelError::io(&config_path, e))?;
+    let hf_config: Value = serde_json::from_str(&text).map_err(|e| ModelError::Config {
+        file: config_path.display().to_string(),
+        field: "<json>".into(),
+        expected: format!("valid JSON: {e}"),
+    })?;
+    let config = ModelConfig::from_hf_json(&hf_config, &config_path.display().to_string())?;
+    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), emb_token)?;
+    let weights = CheckpointWeights::open_dir(dir)?;
+    let (model, unused) = CausalLm::build(config, Box::new(weights), device)?;
+    let model = model.resize_vocab(tokenizer.emb_id as usize + 1);
+    Ok(LoadedModel {
+        model,
+        tokenizer,
+        hf_config,
+        unused,
+    })
+}
+
+/// One parameter by its HF name.
+#[derive(Debug, Clone)]
+pub struct NamedParam {
+    /// HF checkpoint name, e.g. `model.layers.0.mlp.up_proj.weight`.
+    pub name: String,
+    /// burn's parameter id (keys gradients and optimizer state).
+    pub id: ParamId,
+    /// Shape as stored in burn (`[in, out]` for projections).
+    pub shape: Vec<usize>,
+    /// Whether it is a `Linear` weight (stored transposed relative to HF).
+    pub is_linear_weight: bool,
+}
+
+/// Every float parameter of `model` with its HF name, in module order.
+pub fn named_params<M: Module>(model: &M) -> Vec<NamedParam> {
+    let mut visitor = NameVisitor::default();
+    model.visit(&mut visitor);
+    visitor.out
+}
+
+#[derive(Default)]
+struct NameVisitor {
+    stack: Vec<(String, String)>,
+    out: Vec<NamedParam>,
+}
+
+impl ModuleVisitor for NameVisitor {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.stack.push((name.to_string(), container_type.to_string()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let name = self.stack.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
+        let is_linear_weight = self
+            .stack
+            .last()
+            .is_some_and(|(n, container)| n == "weight" && container == "Struct:Linear");
+        self.out.push(NamedParam {
+            name,
+            id: param.id,
+            shape: param.shape().dims::<D>().to_vec(),
+            is_linear_weight,
+        });
+    }
+}
+
+/// Host copies of every parameter in HF layout: name → (shape, f32 values).
+pub fn hf_tensors(model: &CausalLm) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>, ModelError> {
+    let mut visitor = HostVisitor::default();
+    model.visit(&mut visitor);
+    if let Some(e) = visitor.error {
+        return Err(e);
+    }
+    Ok(visitor.out)
+}
+
+#[derive(Default)]
+struct HostVisitor {
+    names: NameVisitor,
+    out: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    error: Option<ModelError>,
+}
+
+impl ModuleVisitor for HostVisitor {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.names.enter_module(name, container_type);
+    }
+
+    fn exit_module(&mut self, name: &str, container_type: &str) {
+        self.names.exit_module(name, container_type);
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.names.visit_float(param);
+        let named = self.names.out.pop().expect("just pushed");
+        let values = match param.val().into_data().convert::<f32>().try_into_vec::<f32>() {
+            Ok(v) => v,
+            Err(e) => {
+                self.error = Some(ModelError::Input(format!("cannot read {}: {e:?}", named.name)));
+                return;
+            }
+        };
+        let (shape, values) = if named.is_linear_weight {
+            let (d_in, d_out) = (named.shape[0], named.shape[1]);
+            (vec![d_out, d_in], transpose_host(&values, d_in, d_out))
+        } else {
+            (named.shape.clone(), values)
+        };
+        self.out.insert(named.name, (shape, values));
+    }
+}
+
+/// Writes `tensors` as one f32 safetensors file, atomically (temporary file, then rename).
+pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Result<(), ModelError> {
+    let bytes: Vec<(&String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, (shape, values))| {
+            let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (name, shape.clone(), raw)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, raw)| {
+            TensorView::new(Dtype::F32, shape.clone(), raw)
+                .map(|v| (name.to_string(), v))
+                .map_err(|e| ModelError::Safetensors {
+                    file: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
+    let data = safetensors::serialize(views, metadata).map_err(|e| ModelError::Safetensors {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, &data)
+}
+
+/// Writes `data` to `path` through a temporary sibling and a rename, so readers never see half a file.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ModelError> {
+    let tmp = tmp_sibling(path);
+    std::fs::write(&tmp, data).map_err(|e| ModelError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}
+
+fn tmp_sibling(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Exports a HF model directory at `dir` (created if needed): weights, config, tokenizer and the
+/// sentence-transformers files describing `<embtoken>` pooling.
+pub fn export_dir(
+    dir: &Path,
+    model: &CausalLm,
+    tokenizer: &TextTokenizer,
+    hf_config: Option<&Value>,
+    format: &TextFormat,
+) -> Result<(), ModelError> {
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    write_safetensors(&dir.join("model.safetensors"), &hf_tensors(model)?)?;
+    let mut config = model.config.to_hf_json(hf_config);
+    if let Some(obj) = config.as_object_mut() {
+        obj.remove("torch_dtype");
+        obj.insert("torch_dtype".into(), json!("float32"));
+        if let Some(eos) = tokenizer.eos_id {
+            obj.insert("eos_token_id".into(), json!(eos));
+        }
+        obj.insert("pad_token_id".into(), json!(tokenizer.pad_id));
+    }
+    write_json(&dir.join("config.json"), &config)?;
+    tokenizer.save(&dir.join("tokenizer.json"))?;
+    write_sentence_transformers(dir, model.config.hidden_size, tokenizer, format)
+}
+
+fn write_json(path: &Path, value: &Value) -> Result<(), ModelError> {
+    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
+    write_atomic(path, text.as_bytes())
+}
+
+/// The sentence-transformers description: a transformer, last-token pooling (the text ends with the embedding
+/// token, so the last token *is* it) and L2 normalisation; plus our own note of the text formats.
+fn write_sentence_transformers(
+    dir: &Path,
+    hidden: usize,
+    tokenizer: &TextTokenizer,
+    format: &TextFormat,
+) -> Result<(), ModelError> {
+    let modules = json!([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+    ]);
+    write_json(&dir.join("modules.json"), &modules)?;
+    write_json(
+        &dir.join("sentence_bert_config.json"),
+        &json!({"max_seq_length": 8192, "do_lower_case": false}),
+    )?;
+    let pooling_dir = dir.join("1_Pooling");
+    std::fs::create_dir_all(&pooling_dir).map_err(|e| ModelError::io(&pooling_dir, e))?;
+    let normalize_dir = dir.join("2_Normalize");
+    std::fs::create_dir_all(&normalize_dir).map_err(|e| ModelError::io(&normalize_dir, e))?;
+    write_json(
+        &pooling_dir.join("config.json"),
+        &json!({
+            "word_embedding_dimension": hidden,
+            "pooling_mode_cls_token": false,
+            "pooling_mode_mean_tokens": false,
+            "pooling_mode_max_tokens": false,
+            "pooling_mode_mean_sqrt_len_tokens": false,
+            "pooling_mode_weightedmean_tokens": false,
+            "pooling_mode_lasttoken": true,
+            "include_prompt": true
+        }),
+    )?;
+    write_json(
+        &dir.join("embedding_format.json"),
+        &json!({
+            "emb_token": tokenizer.emb_token,
+            "emb_token_id": tokenizer.emb_id,
+            "pooling": "final-norm hidden state at the last emb_token, L2-normalised",
+            "document_template": format.document_template,
+            "document_instruction": format.document_instruction,
+            "query_template": format.query_template,
+            "query_instruction": format.query_instruction,
+            "note": "Texts must end with emb_token and be encoded without added special tokens; sentence-transformers' last-token pooling then reads the embedding token."
+        }),
+    )
+}

@@ -1,0 +1,42 @@
+//! A Qwen3 / Qwen2 / Llama decoder for reasoning retrievers, on burn.
+//!
+//! - [`config`]: shapes from a HF `config.json` or a built-in preset;
+//! - [`model`]: the network ([`CausalLm`]) with embeddings at `<embtoken>` ([`CausalLm::embed`]), next-token
+//!   log-probs ([`CausalLm::token_logprobs`]) and cached decoding;
+//! - [`generation`]: batched B×G sampling of reasoning rollouts that return their embedding from the same pass;
+//! - [`hf`]: HF directories in ([`load_dir`]) and out ([`export_dir`]);
+//! - [`tokenizer`], [`format`]: the text side — special tokens and the document/query templates.
+//!
+//! Padding: every entry point takes a [`TokenBatch`] with a validity mask; training pads on the right,
+//! generation on the left, and both give the same results for the real tokens.
+
+pub mod attention;
+pub mod batch;
+pub mod block;
+pub mod cache;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod format;
+pub mod generation;
+pub mod hf;
+pub mod mlp;
+pub mod model;
+pub mod norm;
+pub mod params;
+pub mod pooling;
+pub mod rng;
+pub mod rope;
+pub mod tokenizer;
+pub mod weights;
+
+pub use batch::{PadSide, TokenBatch};
+pub use config::{Family, ModelConfig};
+pub use device::parse_device;
+pub use error::ModelError;
+pub use format::TextFormat;
+pub use generation::{FinishReason, Rollout, SamplingParams, StopTokens};
+pub use hf::{LoadedModel, export_dir, load_dir, named_params};
+pub use model::CausalLm;
+pub use rng::SeededRng;
+pub use tokenizer::TextTokenizer;

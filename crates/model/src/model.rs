@@ -1,0 +1,193 @@
+//! The causal LM: token embedding, decoder layers, final norm, LM head (tied or not), and the three things the
+//! trainer asks of it — embeddings at `<embtoken>`, next-token log-probabilities, and cached decoding steps.
+//!
+//! Field names follow HF exactly (`model.layers.0.self_attn.q_proj.weight`, `lm_head.weight`), so the module path
+//! of every parameter is its checkpoint name.
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::module::linear as linear_op;
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use crate::batch::TokenBatch;
+use crate::block::DecoderLayer;
+use crate::cache::KvCache;
+use crate::config::ModelConfig;
+use crate::error::ModelError;
+use crate::norm::RmsNorm;
+use crate::params::{embedding, linear};
+use crate::pooling::{gather_rows, l2_normalize};
+use crate::rope::RopeTables;
+use crate::weights::{RandomWeights, WeightSource};
+
+/// Embedding, decoder layers and final norm (`model.*` in HF checkpoints).
+#[derive(Module, Debug)]
+pub struct DecoderModel {
+    /// Token embedding `[vocab, hidden]`.
+    pub embed_tokens: Embedding,
+    /// The decoder layers.
+    pub layers: Vec<DecoderLayer>,
+    /// Final RMSNorm; its output is the "last hidden state".
+    pub norm: RmsNorm,
+}
+
+/// A decoder-only language model with an embedding head.
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    /// The decoder stack.
+    pub model: DecoderModel,
+    /// The untied LM head, `None` when it shares `model.embed_tokens`.
+    pub lm_head: Option<Linear>,
+    /// The shape this model was built with.
+    #[module(skip)]
+    pub config: ModelConfig,
+}
+
+/// The standard deviation HF uses to initialise Qwen3/Llama projections (`initializer_range`).
+pub const INIT_STD: f32 = 0.02;
+
+impl CausalLm {
+    /// Builds the model from `source`; returns it with the checkpoint tensors that were not used.
+    pub fn build(
+        config: ModelConfig,
+        mut source: Box<dyn WeightSource>,
+        device: &Device,
+    ) -> Result<(Self, Vec<String>), ModelError> {
+        config.validate("<model config>")?;
+        let (v, h) = (config.vocab_size, config.hidden_size);
+        let src: &mut dyn WeightSource = source.as_mut();
+        let embed_tokens = embedding(src, "model.embed_tokens.weight", v, h, device);
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| DecoderLayer::build(src, &format!("model.layers.{i}"), &config, device))
+            .collect();
+        let norm = RmsNorm::build(src, "model.norm", h, config.rms_norm_eps, device);
+        let lm_head = (!config.tie_word_embeddings).then(|| linear(src, "lm_head", h, v, false, device));
+        let unused = source.finish()?;
+        let model = DecoderModel {
+            embed_tokens,
+            layers,
+            norm,
+        };
+        Ok((
+            Self {
+                model,
+                lm_head,
+                config,
+            },
+            unused,
+        ))
+    }
+
+    /// A freshly initialised model (HF conventions: normal(0, 0.02) matrices, unit norms, zero biases).
+    pub fn init_random(config: ModelConfig, seed: u64, device: &Device) -> Result<Self, ModelError> {
+        Ok(Self::build(config, Box::new(RandomWeights::new(seed, INIT_STD)), device)?.0)
+    }
+
+    /// The device holding the parameters.
+    pub fn device(&self) -> Device {
+        self.model.embed_tokens.weight.val().device()
+    }
+
+    /// Final-norm hidden states `[batch, seq, hidden]` of a whole batch (no cache).
+    pub fn hidden(&self, batch: &TokenBatch) -> Tensor<3> {
+        let device = self.device();
+        let rope = RopeTables::new(
+            &batch.positions(),
+            batch.batch,
+            batch.seq_len,
+            self.config.head_dim,
+            self.config.rope_theta,
+            &device,
+        );
+        self.run(batch.ids_tensor(&device), &rope, batch.mask(&device), None)
+    }
+
+    /// Runs new tokens `ids` (`[batch, new]`) through the stack; with a cache, their keys and values are appended
+    /// and attention covers the cached prefix too. Returns final-norm hidden states `[batch, new, hidden]`.
+    pub fn run(
+        &self,
+        ids: Tensor<2, Int>,
+        rope: &RopeTables,
+        mask: Tensor<4, Bool>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        let [_, new] = ids.dims();
+        let start = cache.as_ref().map_or(0, |c| c.len);
+        let mut x = self.model.embed_tokens.forward(ids);
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| (&mut c.layers[i], start));
+            x = layer.forward(x, rope, mask.clone(), layer_cache);
+        }
+        if let Some(cache) = cache {
+            cache.len = start + new;
+        }
+        self.model.norm.forward(x)
+    }
+
+    /// LM-head logits for hidden states `[batch, seq, hidden]` → `[batch, seq, vocab]`.
+    pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => linear_op(hidden, self.model.embed_tokens.weight.val().transpose(), None),
+        }
+    }
+
+    /// L2-normalised embeddings `[batch, hidden]`: the final-norm state at the last `emb_token_id` of each row.
+    pub fn embed(&self, batch: &TokenBatch, emb_token_id: u32) -> Result<Tensor<2>, ModelError> {
+        let columns = batch.last_index_of(emb_token_id)?;
+        let hidden = self.hidden(batch);
+        Ok(l2_normalize(gather_rows(hidden, &columns, &self.device())))
+    }
+
+    /// Log-probability of every next token, `[batch, seq − 1]`: entry `t` is `log p(ids[t+1] | ids[..=t])` under
+    /// `softmax(logits / temperature)` (TRL's convention for policy log-probs). Padding columns hold junk that the
+    /// caller masks. Differentiable when the model is on an autodiff device.
+    pub fn token_logprobs(&self, batch: &TokenBatch, temperature: f32) -> Tensor<2> {
+        let (b, t) = (batch.batch, batch.seq_len);
+        let hidden = self.hidden(batch).narrow(1, 0, t - 1);
+        let logits = self.logits(hidden);
+        let logits = if temperature > 0.0 && temperature != 1.0 {
+            logits / temperature as f64
+        } else {
+            logits
+        };
+        let logp = log_softmax(logits, 2);
+        let targets: Vec<i64> = (0..b)
+            .flat_map(|r| (1..t).map(move |c| (r, c)))
+            .map(|(r, c)| batch.ids[r * t + c] as i64)
+            .collect();
+        let device = self.device();
+        let targets: Tensor<3, Int> = Tensor::from_data(TensorData::new(targets, [b, t - 1, 1]), &device);
+        logp.gather(2, targets).reshape([b, t - 1])
+    }
+
+    /// Grows the vocabulary to `new_vocab` rows (embedding, and the untied head), new rows set to the mean of
+    /// the existing ones — how a newly added `<embtoken>` starts. A no-op when the vocabulary is large enough.
+    pub fn resize_vocab(mut self, new_vocab: usize) -> Self {
+        let old = self.config.vocab_size;
+        if new_vocab <= old {
+            return self;
+        }
+        let grow = |w: Tensor<2>| {
+            let mean = w.clone().mean_dim(0).repeat_dim(0, new_vocab - old);
+            Tensor::cat(vec![w, mean], 0)
+        };
+        let embed = grow(self.model.embed_tokens.weight.val());
+        self.model.embed_tokens.weight = keep_id(&self.model.embed_tokens.weight, embed);
+        if let Some(head) = self.lm_head.as_mut() {
+            // burn stores the head as [hidden, vocab]: grow the columns.
+            let w = grow(head.weight.val().transpose()).transpose();
+            head.weight = keep_id(&head.weight, w);
+        }
+        self.config.vocab_size = new_vocab;
+        self
+    }
+}
+
+/// A trainable parameter holding `value` under the id of `old`.
+fn keep_id(old: &Param<Tensor<2>>, value: Tensor<2>) -> Param<Tensor<2>> {
+    let mut param = Param::from_tensor(value);
+    param.id = old.id;
+    param
+}

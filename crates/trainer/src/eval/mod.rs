@@ -1,0 +1,3 @@
+//! Retrieval evaluation: trec_eval-compatible metrics.
+
+pub mod metrics;

@@ -1,0 +1,488 @@
+//! Recipes: a whole run described as data (TOML → typed structs). Every field has a documented default;
+//! unknown keys, wrong types and impossible values are errors naming the file, the key path and what is
+//! allowed — all checked before any model is loaded. `recipes/README.md` is checked against these structs.
+
+use std::path::{Path, PathBuf};
+
+use model::TextFormat;
+use serde::{Deserialize, Serialize};
+
+/// A complete run: model, text formats, shared data and the stages to run in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Recipe {
+    /// Run-wide settings.
+    pub run: RunConfig,
+    /// Where the model comes from.
+    pub model: ModelSpec,
+    /// Document and query templates and the embedding token.
+    pub format: TextFormat,
+    /// Data shared by all stages (corpus, evaluation sets, column names).
+    pub data: DataSpec,
+    /// The stages, run in order; each starts from the previous one's final weights.
+    pub stage: Vec<StageSpec>,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Self {
+            run: RunConfig::default(),
+            model: ModelSpec::default(),
+            format: TextFormat::default(),
+            data: DataSpec::default(),
+            stage: vec![StageSpec::default()],
+        }
+    }
+}
+
+/// Run-wide settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Name of the run (the output folder's name). Default `"run"`.
+    pub name: String,
+    /// Output folder (checkpoints, metrics, exports). Default `checkpoints/<name>`.
+    pub output: Option<PathBuf>,
+    /// Base seed; every random stream is derived from (seed, rank, stage, step). Default 0.
+    pub seed: u64,
+    /// Backend: `cpu`, `wgpu[:N]` or `cuda[:N]`. Default `cpu`.
+    pub device: String,
+    /// Write metrics every N optimizer steps. Default 1.
+    pub log_every: usize,
+    /// Save a checkpoint every N optimizer steps (0: only at the end of each stage). Default 50.
+    pub checkpoint_every: usize,
+    /// Keep the newest K step checkpoints (stage-final ones are always kept). Default 2.
+    pub keep_last: usize,
+    /// Stop after this many consecutive steps with a NaN/Inf loss or gradient (each is skipped). Default 5.
+    pub max_bad_steps: usize,
+    /// Data-parallel rank of this process. Default 0.
+    pub rank: usize,
+    /// Number of data-parallel processes. Default 1.
+    pub world_size: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            name: "run".into(),
+            output: None,
+            seed: 0,
+            device: "cpu".into(),
+            log_every: 1,
+            checkpoint_every: 50,
+            keep_last: 2,
+            max_bad_steps: 5,
+            rank: 0,
+            world_size: 1,
+        }
+    }
+}
+
+/// The starting model: a HF directory, or a built-in preset with a tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSpec {
+    /// A HF model directory (`config.json`, safetensors, `tokenizer.json`); when set, `preset` and
+    /// `tokenizer` are ignored. Default: none.
+    pub path: Option<PathBuf>,
+    /// Built-in shape used when `path` is not set: `tiny`, `small` or `smollm2-135m`. Default `tiny`.
+    pub preset: String,
+    /// Tokenizer for a preset model. Default `data/tokenizer.json` (the embedded dataset's).
+    pub tokenizer: PathBuf,
+    /// Initialisation seed of a preset model. Default 0.
+    pub init_seed: u64,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        Self {
+            path: None,
+            preset: "tiny".into(),
+            tokenizer: PathBuf::from("data/tokenizer.json"),
+            init_seed: 0,
+        }
+    }
+}
+
+/// Data shared by the stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSpec {
+    /// Corpus shards (files or globs) that `positive_ids`/`negative_ids` refer to. Default
+    /// `["data/corpus.parquet"]`.
+    pub corpus: Vec<String>,
+    /// Rows of the corpus/evaluation readers to skip instead of failing on: `error` or `skip`. Default `error`.
+    pub bad_rows: String,
+    /// Row groups per shuffle window (the bounded shuffle buffer). Default 4.
+    pub shuffle_window: usize,
+    /// Worker threads preparing batches in the background. Default 1.
+    pub workers: usize,
+    /// Prepared examples queued ahead of the trainer. Default 64.
+    pub prefetch: usize,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        Self {
+            corpus: vec!["data/corpus.parquet".into()],
+            bad_rows: "error".into(),
+            shuffle_window: 4,
+            workers: 1,
+            prefetch: 64,
+        }
+    }
+}
+
+/// Which method a stage runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageKind {
+    /// Stage 1: next-token loss on reasoning + embedding token (plus optional contrastive terms).
+    Warmup,
+    /// Stage 2: InfoNCE between (query + reasoning) and documents.
+    Contrastive,
+}
+
+/// One stage of the curriculum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StageSpec {
+    /// Name (checkpoint folder and metric prefix). Default `"warmup"`.
+    pub name: String,
+    /// Method: `warmup` or `contrastive`. Default `warmup`.
+    pub kind: StageKind,
+    /// Training shards (files or globs) with the stage's schema. Default `["data/train_warmup.parquet"]`.
+    pub train: Vec<String>,
+    /// Optimizer steps. Default 100.
+    pub steps: usize,
+    /// Queries per micro-batch. Default 16.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step. Default 1.
+    pub grad_accum: usize,
+    /// Optimizer and schedule.
+    pub optim: OptimConfig,
+    /// Token limits per field (truncation).
+    pub limits: TokenLimits,
+    /// Loss terms and their weights.
+    pub loss: LossConfig,
+}
+
+impl Default for StageSpec {
+    fn default() -> Self {
+        Self {
+            name: "warmup".into(),
+            kind: StageKind::Warmup,
+            train: vec!["data/train_warmup.parquet".into()],
+            steps: 100,
+            batch_size: 16,
+            grad_accum: 1,
+            optim: OptimConfig::default(),
+            limits: TokenLimits::default(),
+            loss: LossConfig::default(),
+        }
+    }
+}
+
+/// AdamW with linear warm-up then cosine decay, and global-norm clipping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Peak learning rate. Default 1e-3.
+    pub lr: f64,
+    /// Linear warm-up steps from `lr / warmup_steps` to `lr`. Default 10.
+    pub warmup_steps: usize,
+    /// Final learning rate of the cosine decay, as a fraction of `lr`. Default 0.1.
+    pub min_lr_ratio: f64,
+    /// AdamW β₁. Default 0.9.
+    pub beta1: f32,
+    /// AdamW β₂. Default 0.999.
+    pub beta2: f32,
+    /// AdamW ε (PyTorch's default; burn's is 1e-5). Default 1e-8.
+    pub eps: f32,
+    /// Decoupled weight decay (PyTorch's default; burn's is 1e-4). Default 0.01.
+    pub weight_decay: f32,
+    /// Clip the global gradient norm to this value (0 disables). Default 1.0.
+    pub max_grad_norm: f32,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-3,
+            warmup_steps: 10,
+            min_lr_ratio: 0.1,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+        }
+    }
+}
+
+/// Truncation limits in tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenLimits {
+    /// Query prompt (instruction + query). Default 64.
+    pub query: usize,
+    /// Reasoning trace. Default 64.
+    pub reasoning: usize,
+    /// Document (instruction + text). Default 128.
+    pub document: usize,
+}
+
+impl Default for TokenLimits {
+    fn default() -> Self {
+        Self {
+            query: 64,
+            reasoning: 64,
+            document: 128,
+        }
+    }
+}
+
+/// Loss terms. Stage 1 defaults to SFT only, stage 2 to InfoNCE only (set by the stage kind when left at 0).
+/// The seed team's SFT checkpoint used `sft = 1, infonce = 1, triplet = 2`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// Weight of next-token cross-entropy on reasoning + embedding token. Default: 1 in `warmup`, 0 in
+    /// `contrastive`.
+    pub sft: Option<f64>,
+    /// Weight of InfoNCE (query → documents). Default: 0 in `warmup`, 1 in `contrastive`.
+    pub infonce: Option<f64>,
+    /// Weight of the triplet margin term. Default 0.
+    pub triplet: f64,
+    /// InfoNCE temperature τ (similarities are cosines divided by τ). Default 0.05.
+    pub temperature: f64,
+    /// Add the document → query InfoNCE term (sentence-transformers' symmetric MNRL). Default false.
+    pub symmetric: bool,
+    /// Hard negatives per query taken from `negative_ids`/`negatives`. Default 3.
+    pub hard_negatives: usize,
+    /// Drop in-batch documents that are also positives of the query from its denominator. Default true.
+    pub mask_false_negatives: bool,
+    /// Triplet margin on cosine distance: `max(0, d(q,p) − d(q,n) + margin)`. Default 0.1.
+    pub triplet_margin: f64,
+    /// GradCache chunk size (texts per re-encoded chunk; 0 = no caching, one graph for the whole batch).
+    /// Default 0.
+    pub gradcache_chunk: usize,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            sft: None,
+            infonce: None,
+            triplet: 0.0,
+            temperature: 0.05,
+            symmetric: false,
+            hard_negatives: 3,
+            mask_false_negatives: true,
+            triplet_margin: 0.1,
+            gradcache_chunk: 0,
+        }
+    }
+}
+
+impl LossConfig {
+    /// The SFT weight with the stage's default applied.
+    pub fn sft_weight(&self, kind: StageKind) -> f64 {
+        self.sft.unwrap_or(if kind == StageKind::Warmup { 1.0 } else { 0.0 })
+    }
+
+    /// The InfoNCE weight with the stage's default applied.
+    pub fn infonce_weight(&self, kind: StageKind) -> f64 {
+        self.infonce.unwrap_or(if kind == StageKind::Contrastive { 1.0 } else { 0.0 })
+    }
+}
+
+/// A recipe problem: the file, the key path and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}")]
+pub struct RecipeError {
+    /// The recipe file.
+    pub file: String,
+    /// Dotted key path (`stage[1].optim.lr`).
+    pub key: String,
+    /// What was wrong and what is allowed.
+    pub message: String,
+}
+
+impl Recipe {
+    /// Reads `path` (a bare name is also looked up in `recipes/`), applies `--set key.path=value` overrides,
+    /// and validates the result.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<(Self, PathBuf), RecipeError> {
+        let resolved = resolve_path(path);
+        let file = resolved.display().to_string();
+        let text = std::fs::read_to_string(&resolved).map_err(|e| RecipeError {
+            file: file.clone(),
+            key: "<file>".into(),
+            message: format!("cannot read: {e} (bare names are also looked up in recipes/)"),
+        })?;
+        let recipe = Self::parse(&text, &file, overrides)?;
+        Ok((recipe, resolved))
+    }
+
+    /// Parses recipe text (`file` names it in errors) with overrides applied, then validates.
+    pub fn parse(text: &str, file: &str, overrides: &[String]) -> Result<Self, RecipeError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| RecipeError {
+            file: file.into(),
+            key: "<toml>".into(),
+            message: e.to_string(),
+        })?;
+        for o in overrides {
+            apply_override(&mut table, o).map_err(|message| RecipeError {
+                file: file.into(),
+                key: format!("--set {o}"),
+                message,
+            })?;
+        }
+        let recipe: Recipe = Recipe::deserialize(toml::Value::Table(table)).map_err(|e| RecipeError {
+            file: file.into(),
+            key: "<schema>".into(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        recipe.validate(file)?;
+        Ok(recipe)
+    }
+
+    /// The folder this run writes to.
+    pub fn output_dir(&self) -> PathBuf {
+        self.run.output.clone().unwrap_or_else(|| PathBuf::from("checkpoints").join(&self.run.name))
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self, file: &str) -> Result<(), RecipeError> {
+        let err = |key: String, message: String| RecipeError {
+            file: file.into(),
+            key,
+            message,
+        };
+        let positive = |key: &str, v: usize| {
+            if v == 0 { Err(err(key.into(), "must be at least 1".into())) } else { Ok(()) }
+        };
+        positive("run.world_size", self.run.world_size)?;
+        if self.run.rank >= self.run.world_size {
+            return Err(err("run.rank".into(), format!("must be below run.world_size ({})", self.run.world_size)));
+        }
+        positive("run.log_every", self.run.log_every)?;
+        positive("run.keep_last", self.run.keep_last)?;
+        positive("run.max_bad_steps", self.run.max_bad_steps)?;
+        model::parse_device(&self.run.device).map_err(|e| err("run.device".into(), e.to_string()))?;
+        if !["error", "skip"].contains(&self.data.bad_rows.as_str()) {
+            return Err(err("data.bad_rows".into(), format!("`error` or `skip`, got {:?}", self.data.bad_rows)));
+        }
+        positive("data.shuffle_window", self.data.shuffle_window)?;
+        positive("data.workers", self.data.workers)?;
+        positive("data.prefetch", self.data.prefetch)?;
+        match &self.model.path {
+            Some(p) if !p.join("config.json").is_file() => {
+                return Err(err(
+                    "model.path".into(),
+                    format!("{} is not a HF model directory (no config.json)", p.display()),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                if !model::config::PRESETS.contains(&self.model.preset.as_str()) {
+                    return Err(err(
+                        "model.preset".into(),
+                        format!("one of {:?}, got {:?}", model::config::PRESETS, self.model.preset),
+                    ));
+                }
+                if !self.model.tokenizer.is_file() {
+                    return Err(err(
+                        "model.tokenizer".into(),
+                        format!("{} does not exist", self.model.tokenizer.display()),
+                    ));
+                }
+            }
+        }
+        self.format.validate().map_err(|e| err("format".into(), e.to_string()))?;
+        if self.stage.is_empty() {
+            return Err(err("stage".into(), "at least one [[stage]] is required".into()));
+        }
+        for (i, s) in self.stage.iter().enumerate() {
+            let key = |k: &str| format!("stage[{i}].{k}");
+            positive(&key("steps"), s.steps)?;
+            positive(&key("batch_size"), s.batch_size)?;
+            positive(&key("grad_accum"), s.grad_accum)?;
+            if s.train.is_empty() {
+                return Err(err(key("train"), "at least one training shard is required".into()));
+            }
+            if !(s.optim.lr > 0.0 && s.optim.lr < 1.0) {
+                return Err(err(key("optim.lr"), format!("must be in (0, 1), got {}", s.optim.lr)));
+            }
+            if !(0.0..=1.0).contains(&s.optim.min_lr_ratio) {
+                return Err(err(key("optim.min_lr_ratio"), "must be in [0, 1]".into()));
+            }
+            if !(s.optim.eps > 0.0) {
+                return Err(err(key("optim.eps"), "must be positive".into()));
+            }
+            if s.optim.max_grad_norm < 0.0 || s.optim.weight_decay < 0.0 {
+                return Err(err(key("optim"), "max_grad_norm and weight_decay must be non-negative".into()));
+            }
+            if !(s.loss.temperature > 0.0) {
+                return Err(err(key("loss.temperature"), format!("must be positive, got {}", s.loss.temperature)));
+            }
+            let (sft, nce) = (s.loss.sft_weight(s.kind), s.loss.infonce_weight(s.kind));
+            if sft + nce + s.loss.triplet <= 0.0 || sft < 0.0 || nce < 0.0 || s.loss.triplet < 0.0 {
+                return Err(err(key("loss"), "weights must be non-negative with at least one positive".into()));
+            }
+            if s.kind == StageKind::Contrastive && sft > 0.0 && s.loss.gradcache_chunk > 0 {
+                return Err(err(
+                    key("loss.gradcache_chunk"),
+                    "GradCache covers the embedding losses only; set sft = 0 or gradcache_chunk = 0".into(),
+                ));
+            }
+            for (k, v) in [("limits.query", s.limits.query), ("limits.document", s.limits.document)] {
+                positive(&key(k), v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `recipes/NAME` when `path` does not exist as given and has no directory part.
+fn resolve_path(path: &Path) -> PathBuf {
+    if path.exists() || path.components().count() > 1 {
+        return path.to_path_buf();
+    }
+    let candidate = Path::new("recipes").join(path);
+    if candidate.exists() { candidate } else { path.to_path_buf() }
+}
+
+/// Sets `key.path=value` in `table`. The value is parsed as TOML (`3`, `1e-4`, `true`, `"x"`, `[1, 2]`), and
+/// taken as a plain string when that fails. `stage.N.key` addresses the N-th `[[stage]]`.
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), String> {
+    let (path, raw) = assignment.split_once('=').ok_or("expected key.path=value")?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = path.trim().split('.').collect();
+    set_path(table, &parts, value)
+}
+
+fn set_path(table: &mut toml::Table, parts: &[&str], value: toml::Value) -> Result<(), String> {
+    let (first, rest) = parts.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.to_string(), value);
+        return Ok(());
+    }
+    match table.entry(first.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
+        toml::Value::Table(t) => set_path(t, rest, value),
+        toml::Value::Array(items) => {
+            let index: usize =
+                rest[0].parse().map_err(|_| format!("`{first}` is a list: the next key must be an index"))?;
+            let len = items.len();
+            match items.get_mut(index) {
+                Some(toml::Value::Table(t)) if rest.len() > 1 => set_path(t, &rest[1..], value),
+                Some(_) => Err(format!("`{first}.{index}` must be followed by a key")),
+                None => Err(format!("`{first}` has {len} entries, no index {index}")),
+            }
+        }
+        _ => Err(format!("`{first}` is not a table")),
+    }
+}

@@ -1,0 +1,4 @@
+//! The shared training loop and its parts.
+
+pub mod grads;
+pub mod schedule;
