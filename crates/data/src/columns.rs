@@ -4,8 +4,8 @@
 //! both into [`DataError`](crate::DataError)s that name the file and row.
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int32Array, Int64Array, LargeListArray, LargeStringArray, ListArray,
-    StringArray, StringViewArray,
+    Array, ArrayRef, AsArray, Int32Array, Int64Array, LargeListArray, LargeStringArray, ListArray, StringArray,
+    StringViewArray,
 };
 use arrow::datatypes::{DataType, Int32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
@@ -53,12 +53,7 @@ pub struct RowIssue {
 
 impl RowIssue {
     fn new(row: usize, column: &str, reason: SkipReason, detail: impl Into<String>) -> Self {
-        Self {
-            row,
-            column: column.to_string(),
-            reason,
-            detail: detail.into(),
-        }
+        Self { row, column: column.to_string(), reason, detail: detail.into() }
     }
 }
 
@@ -76,11 +71,9 @@ impl Strings {
             DataType::Utf8 => Some(Self::Utf8(array.as_string::<i32>().clone())),
             DataType::LargeUtf8 => Some(Self::Large(array.as_string::<i64>().clone())),
             DataType::Utf8View => Some(Self::View(array.as_string_view().clone())),
-            DataType::Dictionary(_, value) if is_string(value) => {
-                arrow::compute::cast(array, &DataType::LargeUtf8)
-                    .ok()
-                    .map(|a| Self::Large(a.as_string::<i64>().clone()))
-            }
+            DataType::Dictionary(_, value) if is_string(value) => arrow::compute::cast(array, &DataType::LargeUtf8)
+                .ok()
+                .map(|a| Self::Large(a.as_string::<i64>().clone())),
             _ => None,
         }
     }
@@ -136,10 +129,7 @@ impl StringLists {
             }
             _ => return None,
         };
-        Some(Self {
-            values: Strings::from_array(values)?,
-            offsets,
-        })
+        Some(Self { values: Strings::from_array(values)?, offsets })
     }
 
     /// The element range of row `i`, `None` when the list is null.
@@ -194,19 +184,15 @@ impl<'a> Columns<'a> {
         let Some(array) = self.batch.column_by_name(name) else {
             return Ok(None);
         };
-        convert(array)
-            .map(Some)
-            .ok_or_else(|| SchemaIssue::WrongType {
-                column: name.to_string(),
-                expected,
-                found: array.data_type().clone(),
-            })
+        convert(array).map(Some).ok_or_else(|| SchemaIssue::WrongType {
+            column: name.to_string(),
+            expected,
+            found: array.data_type().clone(),
+        })
     }
 
     fn required<T>(&self, name: &str, found: Option<T>) -> Result<T, SchemaIssue> {
-        found.ok_or_else(|| SchemaIssue::Missing {
-            column: name.to_string(),
-        })
+        found.ok_or_else(|| SchemaIssue::Missing { column: name.to_string() })
     }
 
     /// An optional string column.
@@ -241,27 +227,17 @@ impl<'a> Columns<'a> {
 /// A required, non-blank string value.
 pub(crate) fn text(col: &Strings, row: usize, name: &str) -> Result<String, RowIssue> {
     match col.get(row) {
-        None => Err(RowIssue::new(
-            row,
-            name,
-            SkipReason::NullValue,
-            "is null; expected a non-empty string",
-        )),
-        Some(s) if s.trim().is_empty() => Err(RowIssue::new(
-            row,
-            name,
-            SkipReason::EmptyValue,
-            "is empty; expected a non-empty string",
-        )),
+        None => Err(RowIssue::new(row, name, SkipReason::NullValue, "is null; expected a non-empty string")),
+        Some(s) if s.trim().is_empty() => {
+            Err(RowIssue::new(row, name, SkipReason::EmptyValue, "is empty; expected a non-empty string"))
+        }
         Some(s) => Ok(s.to_string()),
     }
 }
 
 /// An optional string value: null, blank or an absent column give `None`.
 pub(crate) fn opt_text(col: Option<&Strings>, row: usize) -> Option<String> {
-    col.and_then(|c| c.get(row))
-        .filter(|s| !s.trim().is_empty())
-        .map(str::to_string)
+    col.and_then(|c| c.get(row)).filter(|s| !s.trim().is_empty()).map(str::to_string)
 }
 
 /// A list of non-blank strings; `None` when the list itself is null.
@@ -277,12 +253,7 @@ pub(crate) fn opt_list(
         return Ok(None);
     };
     if non_empty && range.is_empty() {
-        return Err(RowIssue::new(
-            row,
-            name,
-            SkipReason::EmptyList,
-            "is an empty list; expected at least one element",
-        ));
+        return Err(RowIssue::new(row, name, SkipReason::EmptyList, "is an empty list; expected at least one element"));
     }
     range
         .enumerate()
@@ -303,28 +274,13 @@ pub(crate) fn opt_list(
 }
 
 /// A required list of non-blank strings (see [`opt_list`]); a null list is an error.
-pub(crate) fn list(
-    col: &StringLists,
-    row: usize,
-    name: &str,
-    non_empty: bool,
-) -> Result<Vec<String>, RowIssue> {
-    opt_list(col, row, name, non_empty)?.ok_or_else(|| {
-        RowIssue::new(
-            row,
-            name,
-            SkipReason::NullValue,
-            "is null; expected a list of strings",
-        )
-    })
+pub(crate) fn list(col: &StringLists, row: usize, name: &str, non_empty: bool) -> Result<Vec<String>, RowIssue> {
+    opt_list(col, row, name, non_empty)?
+        .ok_or_else(|| RowIssue::new(row, name, SkipReason::NullValue, "is null; expected a list of strings"))
 }
 
 /// A list that may be absent or null, read as empty.
-pub(crate) fn list_or_empty(
-    col: Option<&StringLists>,
-    row: usize,
-    name: &str,
-) -> Result<Vec<String>, RowIssue> {
+pub(crate) fn list_or_empty(col: Option<&StringLists>, row: usize, name: &str) -> Result<Vec<String>, RowIssue> {
     match col {
         Some(c) => Ok(opt_list(c, row, name, false)?.unwrap_or_default()),
         None => Ok(Vec::new()),
@@ -337,20 +293,10 @@ pub(crate) fn int32(col: &Ints, row: usize, name: &str) -> Result<i32, RowIssue>
         Ints::I32(a) if !a.is_null(row) => i64::from(a.value(row)),
         Ints::I64(a) if !a.is_null(row) => a.value(row),
         _ => {
-            return Err(RowIssue::new(
-                row,
-                name,
-                SkipReason::NullValue,
-                "is null; expected an integer",
-            ));
+            return Err(RowIssue::new(row, name, SkipReason::NullValue, "is null; expected an integer"));
         }
     };
     i32::try_from(value).map_err(|_| {
-        RowIssue::new(
-            row,
-            name,
-            SkipReason::OutOfRange,
-            format!("is {value}; expected a value that fits in int32"),
-        )
+        RowIssue::new(row, name, SkipReason::OutOfRange, format!("is {value}; expected a value that fits in int32"))
     })
 }

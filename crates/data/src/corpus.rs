@@ -49,11 +49,7 @@ impl Corpus {
             docs.push(doc);
             Ok(ControlFlow::Continue(()))
         })?;
-        Ok(Self {
-            docs,
-            index,
-            skipped,
-        })
+        Ok(Self { docs, index, skipped })
     }
 
     /// Builds a corpus from documents already in memory (duplicate ids are an error).
@@ -61,17 +57,10 @@ impl Corpus {
         let mut index = HashMap::with_capacity(docs.len());
         for (i, doc) in docs.iter().enumerate() {
             if index.insert(doc.doc_id.clone(), i).is_some() {
-                return Err(DataError::Config(format!(
-                    "duplicate doc id `{}` in in-memory corpus",
-                    doc.doc_id
-                )));
+                return Err(DataError::Config(format!("duplicate doc id `{}` in in-memory corpus", doc.doc_id)));
             }
         }
-        Ok(Self {
-            docs,
-            index,
-            skipped: SkipStats::default(),
-        })
+        Ok(Self { docs, index, skipped: SkipStats::default() })
     }
 
     /// Number of documents.
@@ -111,11 +100,7 @@ impl Corpus {
 
     /// Resolves ids to documents; the error lists the first missing ids.
     pub fn resolve<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<&CorpusDoc>> {
-        let missing: Vec<&str> = ids
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|id| !self.contains(id))
-            .collect();
+        let missing: Vec<&str> = ids.iter().map(AsRef::as_ref).filter(|id| !self.contains(id)).collect();
         if !missing.is_empty() {
             return Err(DataError::UnknownDocIds {
                 missing: missing.len(),
@@ -148,9 +133,7 @@ fn origin_of(reader: &UnitReader<CorpusDoc>, shards: &ShardSet, position: usize)
         seen += 1;
         Ok(ControlFlow::Continue(()))
     })?;
-    found.ok_or_else(|| {
-        DataError::Config(format!("document {position} vanished while re-reading the corpus"))
-    })
+    found.ok_or_else(|| DataError::Config(format!("document {position} vanished while re-reading the corpus")))
 }
 
 /// Outcome of [`validate_doc_refs`] when every reference resolves.
@@ -196,10 +179,7 @@ pub fn validate_doc_refs<R: FromBatch + DocRefs>(
         Ok(ControlFlow::Continue(()))
     })?;
     if missing > 0 {
-        return Err(DataError::UnknownDocIds {
-            missing,
-            examples: examples.join("; "),
-        });
+        return Err(DataError::UnknownDocIds { missing, examples: examples.join("; ") });
     }
     Ok(report)
 }

@@ -22,13 +22,7 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}, row group {}, row {}",
-            self.file.display(),
-            self.row_group,
-            self.row
-        )
+        write!(f, "{}, row group {}, row {}", self.file.display(), self.row_group, self.row)
     }
 }
 
@@ -214,25 +208,16 @@ pub enum DataError {
 }
 
 fn column_note(column: &Option<String>) -> String {
-    column
-        .as_ref()
-        .map(|c| format!(", column `{c}`"))
-        .unwrap_or_default()
+    column.as_ref().map(|c| format!(", column `{c}`")).unwrap_or_default()
 }
 
 fn field_note(field: &Option<String>) -> String {
-    field
-        .as_ref()
-        .map(|c| format!(", field `{c}`"))
-        .unwrap_or_default()
+    field.as_ref().map(|c| format!(", field `{c}`")).unwrap_or_default()
 }
 
 impl DataError {
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.into(),
-            source,
-        }
+        Self::Io { path: path.into(), source }
     }
 }

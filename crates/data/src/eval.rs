@@ -33,12 +33,7 @@ impl EvalSet {
     /// A repeated query id is an error, and so is a repeated (query, doc) qrel with a
     /// different relevance; an exact repeat of a qrel is accepted. Both errors name the file
     /// positions.
-    pub fn load(
-        queries: &ShardSet,
-        qrels: &ShardSet,
-        names: &ColumnNames,
-        policy: BadRowPolicy,
-    ) -> Result<Self> {
+    pub fn load(queries: &ShardSet, qrels: &ShardSet, names: &ColumnNames, policy: BadRowPolicy) -> Result<Self> {
         let mut set = EvalSet::default();
         let mut seen: HashMap<String, Origin> = HashMap::new();
         UnitReader::<EvalQuery>::new(names.clone(), policy, READ_BATCH_ROWS).for_each(
@@ -54,8 +49,7 @@ impl EvalSet {
                     });
                 }
                 if !q.excluded_ids.is_empty() {
-                    set.excluded
-                        .insert(q.query_id.clone(), q.excluded_ids.iter().cloned().collect());
+                    set.excluded.insert(q.query_id.clone(), q.excluded_ids.iter().cloned().collect());
                 }
                 set.queries.push(q);
                 Ok(ControlFlow::Continue(()))
@@ -88,20 +82,14 @@ impl EvalSet {
                 }
             },
         )?;
-        set.qrels = judged
-            .into_iter()
-            .map(|(q, docs)| (q, docs.into_iter().map(|(d, (r, _))| (d, r)).collect()))
-            .collect();
+        set.qrels =
+            judged.into_iter().map(|(q, docs)| (q, docs.into_iter().map(|(d, (r, _))| (d, r)).collect())).collect();
         Ok(set)
     }
 
     /// Ids of queries that have no qrels (evaluators usually leave them out).
     pub fn queries_without_qrels(&self) -> Vec<&str> {
-        self.queries
-            .iter()
-            .filter(|q| !self.qrels.contains_key(&q.query_id))
-            .map(|q| q.query_id.as_str())
-            .collect()
+        self.queries.iter().filter(|q| !self.qrels.contains_key(&q.query_id)).map(|q| q.query_id.as_str()).collect()
     }
 
     /// Checks that every judged doc id exists in `corpus`; the error lists the first missing.

@@ -87,7 +87,10 @@
 //! both places; [`validate_doc_refs`] lists the first missing referenced ids with their query
 //! ids and file positions.
 
+#![warn(missing_docs)]
+
 pub mod batch;
+pub mod column;
 pub mod budget;
 mod columns;
 pub mod corpus;
@@ -105,6 +108,7 @@ pub mod state;
 pub mod stream;
 pub mod tools;
 
+pub use column::read_string_column;
 pub use batch::{PadSide, PaddedBatch, TruncateSide, pad_batch, truncate};
 pub use budget::{TokenBudget, TokenBudgetBatcher};
 pub use columns::{RowIssue, SchemaIssue};
@@ -114,9 +118,7 @@ pub use eval::EvalSet;
 pub use plan::EpochPlan;
 pub use policy::{BadRowPolicy, SkipReason, SkipStats};
 pub use prefetch::{Prefetch, PrefetchConfig, Prepared};
-pub use rows::{
-    ContrastiveRow, CorpusDoc, DocRefs, EvalQuery, GrpoRow, Passages, Qrel, RefColumn, WarmupRow,
-};
+pub use rows::{ContrastiveRow, CorpusDoc, DocRefs, EvalQuery, GrpoRow, Passages, Qrel, RefColumn, WarmupRow};
 pub use schema::{ColumnNames, FromBatch, check_schema};
 pub use shards::{Shard, ShardSet, Unit};
 pub use state::{DataState, Fingerprint};

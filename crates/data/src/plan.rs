@@ -21,11 +21,7 @@ impl EpochPlan {
         if shuffle {
             seed::shuffle(&mut units, &mut seed::rng(seed::epoch_seed(seed, epoch)));
         }
-        Self {
-            shards: shards.clone(),
-            units,
-            window: window.max(1),
-        }
+        Self { shards: shards.clone(), units, window: window.max(1) }
     }
 
     /// Number of windows.

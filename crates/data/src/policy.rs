@@ -96,10 +96,7 @@ impl SkipStats {
 
     /// `(reason, count)` for every reason with a non-zero count.
     pub fn iter(&self) -> impl Iterator<Item = (SkipReason, u64)> + '_ {
-        SkipReason::ALL
-            .into_iter()
-            .map(|r| (r, self.get(r)))
-            .filter(|&(_, n)| n > 0)
+        SkipReason::ALL.into_iter().map(|r| (r, self.get(r))).filter(|&(_, n)| n > 0)
     }
 }
 

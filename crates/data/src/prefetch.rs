@@ -27,10 +27,7 @@ pub struct PrefetchConfig {
 
 impl Default for PrefetchConfig {
     fn default() -> Self {
-        Self {
-            workers: 2,
-            capacity: 64,
-        }
+        Self { workers: 2, capacity: 64 }
     }
 }
 
@@ -101,18 +98,12 @@ impl<T: Send + 'static> Prefetch<T> {
 
         let mut threads = Vec::with_capacity(config.workers + 1);
         for _ in 0..config.workers {
-            let (rx, tx, stop, prepare) = (
-                Arc::clone(&work_rx),
-                result_tx.clone(),
-                Arc::clone(&stop),
-                Arc::clone(&prepare),
-            );
+            let (rx, tx, stop, prepare) =
+                (Arc::clone(&work_rx), result_tx.clone(), Arc::clone(&stop), Arc::clone(&prepare));
             threads.push(std::thread::spawn(move || work(&rx, &tx, &stop, &*prepare)));
         }
         let stop_reader = Arc::clone(&stop);
-        threads.push(std::thread::spawn(move || {
-            read(stream, &credit_rx, &work_tx, &result_tx, &stop_reader)
-        }));
+        threads.push(std::thread::spawn(move || read(stream, &credit_rx, &work_tx, &result_tx, &stop_reader)));
         Ok(Self {
             results,
             pending: BTreeMap::new(),
@@ -138,12 +129,7 @@ fn read<R: FromBatch, T>(
         match stream.next_with_origin() {
             Some(Ok((row, origin))) => {
                 let state = stream.state();
-                let job = Job {
-                    seq,
-                    row,
-                    origin,
-                    state,
-                };
+                let job = Job { seq, row, origin, state };
                 if work.send(job).is_err() {
                     return;
                 }
@@ -162,12 +148,8 @@ fn read<R: FromBatch, T>(
 }
 
 /// A worker thread: prepares jobs until the queue closes.
-fn work<R, T, F, E>(
-    jobs: &Mutex<Receiver<Job<R>>>,
-    results: &Sender<(u64, Message<T>)>,
-    stop: &AtomicBool,
-    prepare: &F,
-) where
+fn work<R, T, F, E>(jobs: &Mutex<Receiver<Job<R>>>, results: &Sender<(u64, Message<T>)>, stop: &AtomicBool, prepare: &F)
+where
     F: Fn(R) -> std::result::Result<T, E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -180,26 +162,11 @@ fn work<R, T, F, E>(
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let Job {
-            seq,
-            row,
-            origin,
-            state,
-        } = job;
+        let Job { seq, row, origin, state } = job;
         let outcome = match catch_unwind(AssertUnwindSafe(|| prepare(row))) {
-            Ok(Ok(item)) => Ok(Prepared {
-                item,
-                state,
-                origin,
-            }),
-            Ok(Err(e)) => Err(DataError::Prepare {
-                at: origin,
-                source: e.into(),
-            }),
-            Err(payload) => Err(DataError::PreparePanicked {
-                at: origin,
-                message: panic_message(payload.as_ref()),
-            }),
+            Ok(Ok(item)) => Ok(Prepared { item, state, origin }),
+            Ok(Err(e)) => Err(DataError::Prepare { at: origin, source: e.into() }),
+            Err(payload) => Err(DataError::PreparePanicked { at: origin, message: panic_message(payload.as_ref()) }),
         };
         if results.send((seq, Message::Item(outcome))).is_err() {
             return;
@@ -245,9 +212,7 @@ impl<T> Iterator for Prefetch<T> {
                 }
                 Err(_) => {
                     self.done = true;
-                    return Some(Err(DataError::Prefetch(
-                        "reader thread stopped before the end of the stream".into(),
-                    )));
+                    return Some(Err(DataError::Prefetch("reader thread stopped before the end of the stream".into())));
                 }
             }
         }

@@ -21,21 +21,12 @@ pub(crate) struct UnitReader<R> {
 impl<R: FromBatch> UnitReader<R> {
     /// A reader of the columns `R` needs under `names`.
     pub(crate) fn new(names: ColumnNames, policy: BadRowPolicy, batch_size: usize) -> Self {
-        Self {
-            columns: R::column_names(&names),
-            names,
-            policy,
-            batch_size: batch_size.max(1),
-            _row: PhantomData,
-        }
+        Self { columns: R::column_names(&names), names, policy, batch_size: batch_size.max(1), _row: PhantomData }
     }
 
     /// Checks every shard's schema up front, so errors surface before the first row.
     pub(crate) fn check_schemas(&self, shards: &ShardSet) -> Result<()> {
-        shards
-            .shards()
-            .iter()
-            .try_for_each(|s| check_schema::<R>(s.schema(), &self.names, s.path()))
+        shards.shards().iter().try_for_each(|s| check_schema::<R>(s.schema(), &self.names, s.path()))
     }
 
     /// Appends the rows of `unit` to `out`; bad rows fail or are counted in `skipped`.
@@ -50,19 +41,14 @@ impl<R: FromBatch> UnitReader<R> {
         let batches = shards.read_unit(unit, &self.columns, self.batch_size)?;
         let mut row_base = 0;
         for batch in &batches {
-            let reader = R::bind(batch, &self.names)
-                .map_err(|issue| schema_error::<R>(issue, shard.schema(), shard.path()))?;
+            let reader =
+                R::bind(batch, &self.names).map_err(|issue| schema_error::<R>(issue, shard.schema(), shard.path()))?;
             for i in 0..batch.num_rows() {
-                let origin = || Origin {
-                    file: shard.shared_path().clone(),
-                    row_group: unit.row_group,
-                    row: row_base + i,
-                };
+                let origin =
+                    || Origin { file: shard.shared_path().clone(), row_group: unit.row_group, row: row_base + i };
                 match R::read(&reader, i) {
                     Ok(row) => out.push((row, origin())),
-                    Err(issue) if self.policy == BadRowPolicy::Skip => {
-                        skipped.record(issue.reason)
-                    }
+                    Err(issue) if self.policy == BadRowPolicy::Skip => skipped.record(issue.reason),
                     Err(issue) => {
                         return Err(DataError::BadRow {
                             at: origin(),

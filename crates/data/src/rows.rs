@@ -4,8 +4,7 @@ use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::columns::{
-    Columns, Ints, RowIssue, SchemaIssue, StringLists, Strings, int32, list, list_or_empty,
-    opt_list, opt_text, text,
+    Columns, Ints, RowIssue, SchemaIssue, StringLists, Strings, int32, list, list_or_empty, opt_list, opt_text, text,
 };
 use crate::policy::SkipReason;
 use crate::schema::{ColumnNames, FromBatch};
@@ -145,31 +144,19 @@ pub(crate) struct OptNamed<T> {
 }
 
 fn req(c: &Columns<'_>, name: &str) -> Result<Named<Strings>, SchemaIssue> {
-    Ok(Named {
-        name: name.to_string(),
-        col: c.strings(name)?,
-    })
+    Ok(Named { name: name.to_string(), col: c.strings(name)? })
 }
 
 fn opt(c: &Columns<'_>, name: &str) -> Result<OptNamed<Strings>, SchemaIssue> {
-    Ok(OptNamed {
-        name: name.to_string(),
-        col: c.opt_strings(name)?,
-    })
+    Ok(OptNamed { name: name.to_string(), col: c.opt_strings(name)? })
 }
 
 fn req_list(c: &Columns<'_>, name: &str) -> Result<Named<StringLists>, SchemaIssue> {
-    Ok(Named {
-        name: name.to_string(),
-        col: c.lists(name)?,
-    })
+    Ok(Named { name: name.to_string(), col: c.lists(name)? })
 }
 
 fn opt_lists(c: &Columns<'_>, name: &str) -> Result<OptNamed<StringLists>, SchemaIssue> {
-    Ok(OptNamed {
-        name: name.to_string(),
-        col: c.opt_lists(name)?,
-    })
+    Ok(OptNamed { name: name.to_string(), col: c.opt_lists(name)? })
 }
 
 impl Named<Strings> {
@@ -207,19 +194,11 @@ impl FromBatch for CorpusDoc {
 
     fn bind(batch: &RecordBatch, n: &ColumnNames) -> Result<CorpusReader, SchemaIssue> {
         let c = Columns::new(batch);
-        Ok(CorpusReader {
-            doc_id: req(&c, &n.doc_id)?,
-            text: req(&c, &n.text)?,
-            title: opt(&c, &n.title)?,
-        })
+        Ok(CorpusReader { doc_id: req(&c, &n.doc_id)?, text: req(&c, &n.text)?, title: opt(&c, &n.title)? })
     }
 
     fn read(r: &CorpusReader, row: usize) -> Result<Self, RowIssue> {
-        Ok(Self {
-            doc_id: r.doc_id.text(row)?,
-            text: r.text.text(row)?,
-            title: r.title.text(row),
-        })
+        Ok(Self { doc_id: r.doc_id.text(row)?, text: r.text.text(row)?, title: r.title.text(row) })
     }
 }
 
@@ -236,12 +215,7 @@ impl FromBatch for WarmupRow {
     type Reader = WarmupReader;
 
     fn column_names(n: &ColumnNames) -> Vec<String> {
-        vec![
-            n.query_id.clone(),
-            n.query.clone(),
-            n.reasoning.clone(),
-            n.positive_ids.clone(),
-        ]
+        vec![n.query_id.clone(), n.query.clone(), n.reasoning.clone(), n.positive_ids.clone()]
     }
 
     fn bind(batch: &RecordBatch, n: &ColumnNames) -> Result<WarmupReader, SchemaIssue> {
@@ -272,10 +246,7 @@ pub(crate) struct PassageColumns {
 
 impl PassageColumns {
     fn bind(c: &Columns<'_>, texts: &str, ids: &str) -> Result<Self, SchemaIssue> {
-        Ok(Self {
-            texts: opt_lists(c, texts)?,
-            ids: opt_lists(c, ids)?,
-        })
+        Ok(Self { texts: opt_lists(c, texts)?, ids: opt_lists(c, ids)? })
     }
 
     /// Inline texts win over ids when their value is non-null.
@@ -287,15 +258,12 @@ impl PassageColumns {
         }
         match &self.ids.col {
             Some(col) if required => list(col, row, &self.ids.name, true).map(Passages::Ids),
-            Some(col) => Ok(Passages::Ids(
-                opt_list(col, row, &self.ids.name, false)?.unwrap_or_default(),
-            )),
+            Some(col) => Ok(Passages::Ids(opt_list(col, row, &self.ids.name, false)?.unwrap_or_default())),
             None if required => Err(RowIssue {
                 row,
                 column: self.texts.name.clone(),
                 reason: SkipReason::NullValue,
-                detail: "is null and there is no ids column; expected a list of positives"
-                    .into(),
+                detail: "is null and there is no ids column; expected a list of positives".into(),
             }),
             None => Ok(Passages::Ids(Vec::new())),
         }
@@ -331,9 +299,7 @@ impl FromBatch for ContrastiveRow {
         let c = Columns::new(batch);
         let positives = PassageColumns::bind(&c, &n.positives, &n.positive_ids)?;
         if positives.texts.col.is_none() && positives.ids.col.is_none() {
-            return Err(SchemaIssue::Missing {
-                column: format!("{} or {}", n.positives, n.positive_ids),
-            });
+            return Err(SchemaIssue::Missing { column: format!("{} or {}", n.positives, n.positive_ids) });
         }
         Ok(ContrastiveReader {
             query_id: req(&c, &n.query_id)?,
@@ -413,12 +379,7 @@ impl FromBatch for EvalQuery {
     type Reader = EvalQueryReader;
 
     fn column_names(n: &ColumnNames) -> Vec<String> {
-        vec![
-            n.query_id.clone(),
-            n.query.clone(),
-            n.task.clone(),
-            n.excluded_ids.clone(),
-        ]
+        vec![n.query_id.clone(), n.query.clone(), n.task.clone(), n.excluded_ids.clone()]
     }
 
     fn bind(batch: &RecordBatch, n: &ColumnNames) -> Result<EvalQueryReader, SchemaIssue> {
@@ -461,10 +422,7 @@ impl FromBatch for Qrel {
         Ok(QrelReader {
             query_id: req(&c, &n.query_id)?,
             doc_id: req(&c, &n.doc_id)?,
-            relevance: Named {
-                name: n.relevance.clone(),
-                col: c.ints(&n.relevance)?,
-            },
+            relevance: Named { name: n.relevance.clone(), col: c.ints(&n.relevance)? },
         })
     }
 
@@ -529,9 +487,7 @@ impl DocRefs for ContrastiveRow {
     fn doc_refs(&self) -> Vec<(RefColumn, &str)> {
         let pos = self.positives.ids().unwrap_or_default();
         let neg = self.negatives.ids().unwrap_or_default();
-        refs(RefColumn::PositiveIds, pos)
-            .chain(refs(RefColumn::NegativeIds, neg))
-            .collect()
+        refs(RefColumn::PositiveIds, pos).chain(refs(RefColumn::NegativeIds, neg)).collect()
     }
 }
 

@@ -84,44 +84,22 @@ pub trait FromBatch: Sized + Send + 'static {
 }
 
 /// Checks that `schema` has every column `R` requires, with supported types.
-pub fn check_schema<R: FromBatch>(
-    schema: &Arc<Schema>,
-    names: &ColumnNames,
-    path: &Path,
-) -> Result<(), DataError> {
+pub fn check_schema<R: FromBatch>(schema: &Arc<Schema>, names: &ColumnNames, path: &Path) -> Result<(), DataError> {
     let empty = RecordBatch::new_empty(Arc::clone(schema));
-    R::bind(&empty, names)
-        .map(|_| ())
-        .map_err(|issue| schema_error::<R>(issue, schema, path))
+    R::bind(&empty, names).map(|_| ()).map_err(|issue| schema_error::<R>(issue, schema, path))
 }
 
 /// Turns a [`SchemaIssue`] into an error naming the file.
-pub(crate) fn schema_error<R: FromBatch>(
-    issue: SchemaIssue,
-    schema: &Schema,
-    path: &Path,
-) -> DataError {
+pub(crate) fn schema_error<R: FromBatch>(issue: SchemaIssue, schema: &Schema, path: &Path) -> DataError {
     match issue {
         SchemaIssue::Missing { column } => DataError::MissingColumn {
             path: path.to_path_buf(),
             column,
             schema: R::SCHEMA,
-            available: schema
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            available: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
         },
-        SchemaIssue::WrongType {
-            column,
-            expected,
-            found,
-        } => DataError::ColumnType {
-            path: path.to_path_buf(),
-            column,
-            expected,
-            found: found.to_string(),
-        },
+        SchemaIssue::WrongType { column, expected, found } => {
+            DataError::ColumnType { path: path.to_path_buf(), column, expected, found: found.to_string() }
+        }
     }
 }

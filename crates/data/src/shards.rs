@@ -2,15 +2,14 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
 use crate::error::{DataError, Result};
 
@@ -29,23 +28,11 @@ impl Shard {
     pub fn open(path: &Path) -> Result<Self> {
         check_magic(path)?;
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| {
-            DataError::CorruptParquet {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
-        })?;
-        let row_groups = metadata
-            .metadata()
-            .row_groups()
-            .iter()
-            .map(|rg| u64::try_from(rg.num_rows()).unwrap_or(0))
-            .collect();
-        Ok(Self {
-            path: Arc::from(path),
-            metadata,
-            row_groups,
-        })
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| DataError::CorruptParquet { path: path.to_path_buf(), reason: e.to_string() })?;
+        let row_groups =
+            metadata.metadata().row_groups().iter().map(|rg| u64::try_from(rg.num_rows()).unwrap_or(0)).collect();
+        Ok(Self { path: Arc::from(path), metadata, row_groups })
     }
 
     /// The file's path.
@@ -75,19 +62,13 @@ impl Shard {
 
     /// Reads row group `row_group`, keeping only the named top-level columns that exist
     /// (absent ones are left for the row decoder to report), in batches of `batch_size` rows.
-    pub fn read_row_group(
-        &self,
-        row_group: usize,
-        columns: &[String],
-        batch_size: usize,
-    ) -> Result<Vec<RecordBatch>> {
-        self.try_read(row_group, columns, batch_size)
-            .map_err(|reason| DataError::Read {
-                path: self.path.to_path_buf(),
-                row_group,
-                column: self.failing_column(row_group, columns, batch_size),
-                reason,
-            })
+    pub fn read_row_group(&self, row_group: usize, columns: &[String], batch_size: usize) -> Result<Vec<RecordBatch>> {
+        self.try_read(row_group, columns, batch_size).map_err(|reason| DataError::Read {
+            path: self.path.to_path_buf(),
+            row_group,
+            column: self.failing_column(row_group, columns, batch_size),
+            reason,
+        })
     }
 
     fn try_read(
@@ -98,36 +79,29 @@ impl Shard {
     ) -> std::result::Result<Vec<RecordBatch>, String> {
         let file = File::open(&self.path).map_err(|e| e.to_string())?;
         let schema = self.metadata.schema();
-        let roots: Vec<usize> = columns
-            .iter()
-            .filter_map(|name| schema.index_of(name).ok())
-            .collect();
+        let roots: Vec<usize> = columns.iter().filter_map(|name| schema.index_of(name).ok()).collect();
         let mask = ProjectionMask::roots(self.metadata.parquet_schema(), roots);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-            .with_row_groups(vec![row_group])
-            .with_projection(mask)
-            .with_batch_size(batch_size.max(1))
-            .build()
-            .map_err(|e| e.to_string())?;
-        reader
-            .map(|batch| batch.map_err(|e| e.to_string()))
-            .collect()
+        let metadata = self.metadata.clone();
+        // Corrupt pages must never take the process down: a decoder panic becomes an error.
+        catch_unwind(AssertUnwindSafe(move || {
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata)
+                .with_row_groups(vec![row_group])
+                .with_projection(mask)
+                .with_batch_size(batch_size.max(1))
+                .build()
+                .map_err(|e| e.to_string())?
+                .map(|batch| batch.map_err(|e| e.to_string()))
+                .collect()
+        }))
+        .unwrap_or_else(|_| Err("the Parquet decoder panicked on this row group".into()))
     }
 
     /// On a failed read, finds the first column that fails on its own (error path only).
-    fn failing_column(
-        &self,
-        row_group: usize,
-        columns: &[String],
-        batch_size: usize,
-    ) -> Option<String> {
+    fn failing_column(&self, row_group: usize, columns: &[String], batch_size: usize) -> Option<String> {
         columns
             .iter()
             .filter(|c| self.metadata.schema().index_of(c).is_ok())
-            .find(|c| {
-                self.try_read(row_group, std::slice::from_ref(c), batch_size)
-                    .is_err()
-            })
+            .find(|c| self.try_read(row_group, std::slice::from_ref(c), batch_size).is_err())
             .cloned()
     }
 }
@@ -135,10 +109,7 @@ impl Shard {
 /// Rejects files without the `PAR1` magic at both ends, naming the file.
 fn check_magic(path: &Path) -> Result<()> {
     let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| DataError::io(path, e))?
-        .len();
+    let len = file.metadata().map_err(|e| DataError::io(path, e))?.len();
     let mut head = [0u8; 4];
     let mut tail = [0u8; 4];
     let read_head = file.read_exact(&mut head).is_ok();
@@ -148,9 +119,7 @@ fn check_magic(path: &Path) -> Result<()> {
             reason: format!("{len} bytes, no PAR1 magic at the start"),
         });
     }
-    let read_tail = len >= 12
-        && file.seek(SeekFrom::End(-4)).is_ok()
-        && file.read_exact(&mut tail).is_ok();
+    let read_tail = len >= 12 && file.seek(SeekFrom::End(-4)).is_ok() && file.read_exact(&mut tail).is_ok();
     if !read_tail || &tail != MAGIC {
         return Err(DataError::CorruptParquet {
             path: path.to_path_buf(),
@@ -188,9 +157,13 @@ pub struct ShardSet {
 impl ShardSet {
     /// Opens shards from paths, folders (their `*.parquet` files) and glob patterns.
     ///
-    /// Matches are canonicalised, sorted and de-duplicated. A pattern or folder matching
-    /// nothing, a missing path, or a file that is not Parquet is an error naming it.
+    /// Matches are canonicalised, sorted and de-duplicated. No input at all, a pattern or
+    /// folder matching nothing, a missing path, or a file that is not Parquet is an error
+    /// naming it.
     pub fn open<S: AsRef<str>>(inputs: &[S]) -> Result<Self> {
+        if inputs.is_empty() {
+            return Err(DataError::Config("no input paths or patterns given".into()));
+        }
         let mut paths = Vec::new();
         for input in inputs {
             paths.extend(expand(input.as_ref())?);
@@ -201,27 +174,15 @@ impl ShardSet {
     }
 
     fn from_sorted(paths: Vec<PathBuf>) -> Result<Self> {
-        let shards = paths
-            .iter()
-            .map(|p| Shard::open(p))
-            .collect::<Result<Vec<_>>>()?;
+        let shards = paths.iter().map(|p| Shard::open(p)).collect::<Result<Vec<_>>>()?;
         let units = shards
             .iter()
             .enumerate()
             .flat_map(|(shard, s)| {
-                s.row_groups
-                    .iter()
-                    .enumerate()
-                    .map(move |(row_group, &rows)| Unit {
-                        shard,
-                        row_group,
-                        rows,
-                    })
+                s.row_groups.iter().enumerate().map(move |(row_group, &rows)| Unit { shard, row_group, rows })
             })
             .collect();
-        Ok(Self {
-            inner: Arc::new(Inner { shards, units }),
-        })
+        Ok(Self { inner: Arc::new(Inner { shards, units }) })
     }
 
     /// The shards, sorted by path.
@@ -240,12 +201,7 @@ impl ShardSet {
     }
 
     /// Reads one unit's projected columns.
-    pub fn read_unit(
-        &self,
-        unit: &Unit,
-        columns: &[String],
-        batch_size: usize,
-    ) -> Result<Vec<RecordBatch>> {
+    pub fn read_unit(&self, unit: &Unit, columns: &[String], batch_size: usize) -> Result<Vec<RecordBatch>> {
         self.inner.shards[unit.shard].read_row_group(unit.row_group, columns, batch_size)
     }
 }
@@ -260,14 +216,10 @@ fn canonical(path: &Path) -> Result<PathBuf> {
 
 /// Expands one input to canonical file paths.
 fn expand(input: &str) -> Result<Vec<PathBuf>> {
-    let no_match = || DataError::NoMatch {
-        pattern: input.to_string(),
-    };
+    let no_match = || DataError::NoMatch { pattern: input.to_string() };
     if is_glob(input) {
-        let entries = glob::glob(input).map_err(|e| DataError::Pattern {
-            pattern: input.to_string(),
-            message: e.to_string(),
-        })?;
+        let entries =
+            glob::glob(input).map_err(|e| DataError::Pattern { pattern: input.to_string(), message: e.to_string() })?;
         let mut out = Vec::new();
         for entry in entries {
             let path = entry.map_err(|e| {

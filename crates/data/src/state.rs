@@ -64,21 +64,9 @@ impl Fingerprint {
             ("rank", self.rank.to_string(), current.rank.to_string()),
             ("seed", self.seed.to_string(), current.seed.to_string()),
             ("shuffle", self.shuffle.to_string(), current.shuffle.to_string()),
-            (
-                "shuffle window",
-                self.shuffle_window.to_string(),
-                current.shuffle_window.to_string(),
-            ),
-            (
-                "number of shards",
-                self.num_shards.to_string(),
-                current.num_shards.to_string(),
-            ),
-            (
-                "total rows",
-                self.total_rows.to_string(),
-                current.total_rows.to_string(),
-            ),
+            ("shuffle window", self.shuffle_window.to_string(), current.shuffle_window.to_string()),
+            ("number of shards", self.num_shards.to_string(), current.num_shards.to_string()),
+            ("total rows", self.total_rows.to_string(), current.total_rows.to_string()),
             (
                 "shard digest (file names and row-group sizes)",
                 format!("{:016x}", self.shards_digest),
@@ -86,34 +74,21 @@ impl Fingerprint {
             ),
         ];
         match fields.into_iter().find(|(_, a, b)| a != b) {
-            Some((what, saved, current)) => Err(DataError::StateMismatch {
-                what,
-                saved,
-                current,
-            }),
+            Some((what, saved, current)) => Err(DataError::StateMismatch { what, saved, current }),
             None => Ok(()),
         }
     }
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 fn digest(shards: &ShardSet) -> u64 {
     shards.shards().iter().fold(mix(0, &[]), |h, shard| {
-        let name = shard
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = shard.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let h = splitmix64(h ^ fnv1a64(name.as_bytes()));
-        shard
-            .row_groups()
-            .iter()
-            .fold(h, |h, &rows| splitmix64(h ^ rows))
+        shard.row_groups().iter().fold(h, |h, &rows| splitmix64(h ^ rows))
     })
 }
 

@@ -59,10 +59,7 @@ impl StreamConfig {
             return fail("world_size must be at least 1".into());
         }
         if self.rank >= self.world_size {
-            return fail(format!(
-                "rank {} is not below world_size {}",
-                self.rank, self.world_size
-            ));
+            return fail(format!("rank {} is not below world_size {}", self.rank, self.world_size));
         }
         if self.shuffle_window == 0 {
             return fail("shuffle_window must be at least 1".into());
@@ -101,11 +98,7 @@ impl<R: FromBatch> Stream<R> {
     /// A stream at the start of epoch 0. Checks every shard's schema first.
     pub fn new(shards: &ShardSet, config: StreamConfig) -> Result<Self> {
         config.validate()?;
-        let reader = UnitReader::new(
-            config.columns.clone(),
-            config.bad_rows,
-            config.read_batch_rows,
-        );
+        let reader = UnitReader::new(config.columns.clone(), config.bad_rows, config.read_batch_rows);
         reader.check_schemas(shards)?;
         let fingerprint = Fingerprint::new(
             shards,
@@ -115,13 +108,7 @@ impl<R: FromBatch> Stream<R> {
             config.rank,
             config.world_size,
         );
-        let plan = EpochPlan::new(
-            shards,
-            config.seed,
-            config.shuffle,
-            config.shuffle_window,
-            0,
-        );
+        let plan = EpochPlan::new(shards, config.seed, config.shuffle, config.shuffle_window, 0);
         Ok(Self {
             shards: shards.clone(),
             done: config.epochs_done(0),
@@ -215,20 +202,13 @@ impl<R: FromBatch> Stream<R> {
 
     /// The unit/window plan of `epoch`.
     pub fn plan_of(&self, epoch: u64) -> EpochPlan {
-        EpochPlan::new(
-            &self.shards,
-            self.config.seed,
-            self.config.shuffle,
-            self.config.shuffle_window,
-            epoch,
-        )
+        EpochPlan::new(&self.shards, self.config.seed, self.config.shuffle, self.config.shuffle_window, epoch)
     }
 
     /// The fewest rows any rank gets in `epoch`, from metadata; cap steps to this to keep
     /// ranks in lock-step (see [`EpochPlan::min_rows_per_rank`]).
     pub fn rows_per_rank_per_epoch(&self, epoch: u64) -> u64 {
-        self.plan_of(epoch)
-            .min_rows_per_rank(self.config.world_size)
+        self.plan_of(epoch).min_rows_per_rank(self.config.world_size)
     }
 
     /// The next row with the file, row group and row it came from.
@@ -273,20 +253,15 @@ impl<R: FromBatch> Stream<R> {
         let mut skipped = SkipStats::default();
         for &u in self.plan.window_units(self.window) {
             let unit = &self.shards.units()[u];
-            self.reader
-                .read(&self.shards, unit, &mut rows, &mut skipped)?;
+            self.reader.read(&self.shards, unit, &mut rows, &mut skipped)?;
         }
         if self.config.shuffle {
             let seed = seed::window_seed(self.config.seed, self.epoch, self.window as u64);
             seed::shuffle(&mut rows, &mut seed::rng(seed));
         }
         let (rank, world) = (self.config.rank, self.config.world_size);
-        let mine: Vec<_> = rows
-            .into_iter()
-            .enumerate()
-            .filter(|(p, _)| p % world == rank)
-            .map(|(_, row)| row)
-            .collect();
+        let mine: Vec<_> =
+            rows.into_iter().enumerate().filter(|(p, _)| p % world == rank).map(|(_, row)| row).collect();
         if count_skips {
             self.skipped.merge(&skipped);
         }

@@ -135,7 +135,7 @@ pub fn encode_with_emb_tail(tokenizer: &TextTokenizer, text: &str, max_tokens: u
 pub fn read_texts(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
     let is_parquet = path.extension().is_some_and(|e| e == "parquet");
     if is_parquet {
-        return Ok(data::read_string_column(path, column)?);
+        return Ok(data::read_string_column(&[path.display().to_string()], column)?);
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();

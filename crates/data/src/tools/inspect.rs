@@ -44,27 +44,17 @@ pub struct InspectReport {
 /// counts, sample rows and the stage schemas it fits under `names`.
 pub fn inspect<S: AsRef<str>>(inputs: &[S], names: &ColumnNames) -> Result<InspectReport> {
     let shards = ShardSet::open(inputs)?;
-    let files = shards
-        .shards()
-        .iter()
-        .map(|s| file_report(s, names))
-        .collect::<Result<_>>()?;
+    let files = shards.shards().iter().map(|s| file_report(s, names)).collect::<Result<_>>()?;
     Ok(InspectReport { files })
 }
 
 fn fits<R: FromBatch>(shard: &Shard, names: &ColumnNames) -> Option<&'static str> {
-    check_schema::<R>(shard.schema(), names, shard.path())
-        .ok()
-        .map(|()| R::SCHEMA)
+    check_schema::<R>(shard.schema(), names, shard.path()).ok().map(|()| R::SCHEMA)
 }
 
 fn file_report(shard: &Shard, names: &ColumnNames) -> Result<FileReport> {
-    let columns: Vec<(String, String)> = shard
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().to_string()))
-        .collect();
+    let columns: Vec<(String, String)> =
+        shard.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().to_string())).collect();
     let fits = [
         fits::<CorpusDoc>(shard, names),
         fits::<WarmupRow>(shard, names),
@@ -131,22 +121,12 @@ impl fmt::Display for InspectReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for file in &self.files {
             writeln!(f, "{}", file.path.display())?;
-            writeln!(
-                f,
-                "  rows: {} in {} row group(s) {:?}",
-                file.rows,
-                file.row_groups.len(),
-                file.row_groups
-            )?;
+            writeln!(f, "  rows: {} in {} row group(s) {:?}", file.rows, file.row_groups.len(), file.row_groups)?;
             writeln!(f, "  columns:")?;
             for (name, ty) in &file.columns {
                 writeln!(f, "    {name}: {ty}")?;
             }
-            let fits = if file.fits.is_empty() {
-                "none".to_string()
-            } else {
-                file.fits.join(", ")
-            };
+            let fits = if file.fits.is_empty() { "none".to_string() } else { file.fits.join(", ") };
             writeln!(f, "  fits: {fits}")?;
             for (i, row) in file.samples.iter().enumerate() {
                 writeln!(f, "  sample {i}:")?;

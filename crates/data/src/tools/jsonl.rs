@@ -26,11 +26,7 @@ pub(crate) struct JsonLines {
 impl JsonLines {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            lines: BufReader::new(file).lines(),
-            line: 0,
-        })
+        Ok(Self { path: path.to_path_buf(), lines: BufReader::new(file).lines(), line: 0 })
     }
 }
 
@@ -49,40 +45,21 @@ impl Iterator for JsonLines {
             }
             let parsed = serde_json::from_str::<Json>(&text);
             return Some(match parsed {
-                Ok(Json::Object(object)) => Ok(Record {
-                    path: self.path.clone(),
-                    line: self.line,
-                    object,
-                }),
+                Ok(Json::Object(object)) => Ok(Record { path: self.path.clone(), line: self.line, object }),
                 Ok(other) => Err(input_error(
                     &self.path,
                     self.line,
                     None,
                     format!("expected a JSON object, found {}", kind(&other)),
                 )),
-                Err(e) => Err(input_error(
-                    &self.path,
-                    self.line,
-                    None,
-                    format!("invalid JSON: {e}"),
-                )),
+                Err(e) => Err(input_error(&self.path, self.line, None, format!("invalid JSON: {e}"))),
             });
         }
     }
 }
 
-pub(crate) fn input_error(
-    path: &Path,
-    line: usize,
-    field: Option<&str>,
-    message: String,
-) -> DataError {
-    DataError::Input {
-        path: path.to_path_buf(),
-        line,
-        field: field.map(str::to_string),
-        message,
-    }
+pub(crate) fn input_error(path: &Path, line: usize, field: Option<&str>, message: String) -> DataError {
+    DataError::Input { path: path.to_path_buf(), line, field: field.map(str::to_string), message }
 }
 
 fn kind(v: &Json) -> &'static str {
@@ -118,18 +95,13 @@ impl Record {
     /// A string (or number) field; `None` when absent or null.
     pub(crate) fn opt_str(&self, field: &str) -> Result<Option<String>> {
         self.present(field)
-            .map(|v| {
-                as_text(v).ok_or_else(|| {
-                    self.error(field, format!("expected a string, found {}", kind(v)))
-                })
-            })
+            .map(|v| as_text(v).ok_or_else(|| self.error(field, format!("expected a string, found {}", kind(v)))))
             .transpose()
     }
 
     /// A required string (or number) field.
     pub(crate) fn str(&self, field: &str) -> Result<String> {
-        self.opt_str(field)?
-            .ok_or_else(|| self.error(field, "missing or null; expected a string".into()))
+        self.opt_str(field)?.ok_or_else(|| self.error(field, "missing or null; expected a string".into()))
     }
 
     /// A list of strings (or numbers); `None` when absent or null.
@@ -138,21 +110,14 @@ impl Record {
             return Ok(None);
         };
         let Json::Array(items) = v else {
-            return Err(self.error(
-                field,
-                format!("expected an array of strings, found {}", kind(v)),
-            ));
+            return Err(self.error(field, format!("expected an array of strings, found {}", kind(v))));
         };
         items
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                as_text(item).ok_or_else(|| {
-                    self.error(
-                        field,
-                        format!("element {i} is {}; expected a string", kind(item)),
-                    )
-                })
+                as_text(item)
+                    .ok_or_else(|| self.error(field, format!("element {i} is {}; expected a string", kind(item))))
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
@@ -160,9 +125,7 @@ impl Record {
 
     /// A required list of strings.
     pub(crate) fn list(&self, field: &str) -> Result<Vec<String>> {
-        self.opt_list(field)?.ok_or_else(|| {
-            self.error(field, "missing or null; expected an array of strings".into())
-        })
+        self.opt_list(field)?.ok_or_else(|| self.error(field, "missing or null; expected an array of strings".into()))
     }
 
     /// An integer that fits in `i32` (also accepted as a numeric string); `None` when absent.

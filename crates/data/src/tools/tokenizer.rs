@@ -49,11 +49,7 @@ pub struct TokenizerTrainConfig {
 
 impl Default for TokenizerTrainConfig {
     fn default() -> Self {
-        Self {
-            vocab_size: 32_000,
-            min_frequency: 2,
-            special_tokens: DEFAULT_SPECIAL_TOKENS.map(String::from).to_vec(),
-        }
+        Self { vocab_size: 32_000, min_frequency: 2, special_tokens: DEFAULT_SPECIAL_TOKENS.map(String::from).to_vec() }
     }
 }
 
@@ -75,17 +71,9 @@ pub struct TrainedTokenizer {
 ///
 /// The result loads with `tokenizers::Tokenizer::from_file`; special tokens get ids
 /// `0..special_tokens.len()` in order.
-pub fn train_tokenizer(
-    source: &TextSource,
-    config: &TokenizerTrainConfig,
-    output: &Path,
-) -> Result<TrainedTokenizer> {
+pub fn train_tokenizer(source: &TextSource, config: &TokenizerTrainConfig, output: &Path) -> Result<TrainedTokenizer> {
     let tok_err = |e: tokenizers::Error| DataError::Tokenizer(e.to_string());
-    let specials: Vec<AddedToken> = config
-        .special_tokens
-        .iter()
-        .map(|t| AddedToken::from(t.clone(), true))
-        .collect();
+    let specials: Vec<AddedToken> = config.special_tokens.iter().map(|t| AddedToken::from(t.clone(), true)).collect();
     let mut trainer = BpeTrainerBuilder::new()
         .show_progress(false)
         .vocab_size(config.vocab_size)
@@ -105,11 +93,7 @@ pub fn train_tokenizer(
 
     let failure = Arc::new(Mutex::new(None));
     let sequences = Arc::new(AtomicU64::new(0));
-    let texts = Texts {
-        inner: texts(source)?,
-        failure: Arc::clone(&failure),
-        count: Arc::clone(&sequences),
-    };
+    let texts = Texts { inner: texts(source)?, failure: Arc::clone(&failure), count: Arc::clone(&sequences) };
     tokenizer.train(&mut trainer, texts).map_err(tok_err)?;
     if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
         return Err(e);
@@ -128,12 +112,7 @@ pub fn train_tokenizer(
         })
         .collect::<Result<_>>()?;
     let sequences = sequences.load(Ordering::Relaxed);
-    Ok(TrainedTokenizer {
-        path: output.to_path_buf(),
-        vocab_size: saved.get_vocab_size(true),
-        special_ids,
-        sequences,
-    })
+    Ok(TrainedTokenizer { path: output.to_path_buf(), vocab_size: saved.get_vocab_size(true), special_ids, sequences })
 }
 
 type TextIter = Box<dyn Iterator<Item = Result<String>> + Send>;
@@ -181,11 +160,7 @@ fn texts(source: &TextSource) -> Result<TextIter> {
             })))
         }
         TextSource::Corpus { shards, columns } => {
-            let config = StreamConfig {
-                shuffle: false,
-                columns: (**columns).clone(),
-                ..StreamConfig::default()
-            };
+            let config = StreamConfig { shuffle: false, columns: (**columns).clone(), ..StreamConfig::default() };
             let stream = Stream::<CorpusDoc>::new(shards, config)?;
             Ok(Box::new(stream.map(|doc| doc.map(|d| d.joined("\n")))))
         }

@@ -26,10 +26,7 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        Self {
-            row_group_rows: 10_000,
-            zstd_level: 3,
-        }
+        Self { row_group_rows: 10_000, zstd_level: 3 }
     }
 }
 
@@ -49,9 +46,7 @@ impl ColumnKind {
     fn data_type(self) -> DataType {
         match self {
             ColumnKind::String => DataType::Utf8,
-            ColumnKind::StringList => {
-                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
-            }
+            ColumnKind::StringList => DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
             ColumnKind::Int32 => DataType::Int32,
         }
     }
@@ -124,25 +119,20 @@ pub struct ParquetSink {
     buffered: usize,
     rows: u64,
     row_group_rows: usize,
+    finished: bool,
 }
 
 impl ParquetSink {
     /// Creates the file with columns `(name, kind)`, all nullable.
     pub fn create(path: &Path, columns: &[(&str, ColumnKind)], opts: &WriteOptions) -> Result<Self> {
-        let write_err = |reason: String| DataError::Write {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let write_err = |reason: String| DataError::Write { path: path.to_path_buf(), reason };
         if opts.row_group_rows == 0 {
             return Err(DataError::Config("row_group_rows must be at least 1".into()));
         }
         let level = ZstdLevel::try_new(opts.zstd_level)
             .map_err(|e| DataError::Config(format!("zstd level {}: {e}", opts.zstd_level)))?;
         let schema = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|(name, kind)| Field::new(*name, kind.data_type(), true))
-                .collect::<Vec<_>>(),
+            columns.iter().map(|(name, kind)| Field::new(*name, kind.data_type(), true)).collect::<Vec<_>>(),
         ));
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(level))
@@ -152,8 +142,8 @@ impl ParquetSink {
         partial.push(".partial");
         let partial = PathBuf::from(partial);
         let file = File::create(&partial).map_err(|e| DataError::io(&partial, e))?;
-        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(props))
-            .map_err(|e| write_err(e.to_string()))?;
+        let writer =
+            ArrowWriter::try_new(file, Arc::clone(&schema), Some(props)).map_err(|e| write_err(e.to_string()))?;
         Ok(Self {
             path: path.to_path_buf(),
             partial,
@@ -163,17 +153,14 @@ impl ParquetSink {
             buffered: 0,
             rows: 0,
             row_group_rows: opts.row_group_rows,
+            finished: false,
         })
     }
 
     /// Appends one row, one value per column in order.
     pub fn push(&mut self, row: Vec<Value>) -> Result<()> {
         if row.len() != self.builders.len() {
-            return Err(self.error(format!(
-                "row has {} values for {} columns",
-                row.len(),
-                self.builders.len()
-            )));
+            return Err(self.error(format!("row has {} values for {} columns", row.len(), self.builders.len())));
         }
         for (i, value) in row.into_iter().enumerate() {
             if let Err(value) = self.builders[i].push(value) {
@@ -194,10 +181,7 @@ impl ParquetSink {
     }
 
     fn error(&self, reason: String) -> DataError {
-        DataError::Write {
-            path: self.path.clone(),
-            reason,
-        }
+        DataError::Write { path: self.path.clone(), reason }
     }
 
     /// Writes the buffered rows as one row group.
@@ -206,12 +190,8 @@ impl ParquetSink {
             return Ok(());
         }
         let arrays = self.builders.iter_mut().map(Builder::finish).collect();
-        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)
-            .map_err(|e| self.error(e.to_string()))?;
-        self.writer
-            .write(&batch)
-            .and_then(|()| self.writer.flush())
-            .map_err(|e| self.error(e.to_string()))?;
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays).map_err(|e| self.error(e.to_string()))?;
+        self.writer.write(&batch).and_then(|()| self.writer.flush()).map_err(|e| self.error(e.to_string()))?;
         self.buffered = 0;
         Ok(())
     }
@@ -219,15 +199,18 @@ impl ParquetSink {
     /// Flushes, closes and renames the file; returns the number of rows written.
     pub fn finish(mut self) -> Result<u64> {
         self.flush()?;
-        let rows = self.rows;
-        let (path, partial) = (self.path.clone(), self.partial.clone());
-        self.writer
-            .close()
-            .map_err(|e| DataError::Write {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        std::fs::rename(&partial, &path).map_err(|e| DataError::io(&path, e))?;
-        Ok(rows)
+        self.writer.finish().map_err(|e| self.error(e.to_string()))?;
+        std::fs::rename(&self.partial, &self.path).map_err(|e| DataError::io(&self.path, e))?;
+        self.finished = true;
+        Ok(self.rows)
+    }
+}
+
+impl Drop for ParquetSink {
+    /// Removes the partial file of an import that failed or was abandoned.
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.partial);
+        }
     }
 }

@@ -21,29 +21,17 @@ const QRELS_HEADER: [&str; 3] = ["query-id", "corpus-id", "score"];
 ///   header must be `query-id corpus-id score` (tab-separated).
 ///
 /// Values are copied as they are (empty texts included); the readers apply the bad-row policy.
-pub fn import_beir(
-    dir: &Path,
-    split: &str,
-    out_dir: &Path,
-    opts: &WriteOptions,
-) -> Result<ImportSummary> {
+pub fn import_beir(dir: &Path, split: &str, out_dir: &Path, opts: &WriteOptions) -> Result<ImportSummary> {
     create_dir(out_dir)?;
     let mut summary = ImportSummary::default();
 
     let qrels_path = dir.join("qrels").join(format!("{split}.tsv"));
     let out = out_dir.join("qrels.parquet");
     let judged = write_qrels(&qrels_path, &out, opts)?;
-    summary.files.push(ImportedFile {
-        path: out,
-        rows: judged.rows,
-    });
+    summary.files.push(ImportedFile { path: out, rows: judged.rows });
 
     let out = out_dir.join("queries.parquet");
-    let mut sink = ParquetSink::create(
-        &out,
-        &[("query_id", ColumnKind::String), ("query", ColumnKind::String)],
-        opts,
-    )?;
+    let mut sink = ParquetSink::create(&out, &[("query_id", ColumnKind::String), ("query", ColumnKind::String)], opts)?;
     let (mut other_split, mut found) = (0u64, HashSet::new());
     for record in JsonLines::open(&dir.join("queries.jsonl"))? {
         let record = record?;
@@ -55,10 +43,7 @@ pub fn import_beir(
         sink.push(vec![Value::Str(id.clone()), Value::Str(record.str("text")?)])?;
         found.insert(id);
     }
-    summary.files.push(ImportedFile {
-        path: out,
-        rows: sink.finish()?,
-    });
+    summary.files.push(ImportedFile { path: out, rows: sink.finish()? });
     if other_split > 0 {
         summary.notes.push(format!(
             "{other_split} queries in queries.jsonl have no qrels in split `{split}` and were not written"
@@ -66,35 +51,21 @@ pub fn import_beir(
     }
     let unknown = judged.queries.difference(&found).count();
     if unknown > 0 {
-        summary.notes.push(format!(
-            "{unknown} query ids of {} are not in queries.jsonl",
-            qrels_path.display()
-        ));
+        summary.notes.push(format!("{unknown} query ids of {} are not in queries.jsonl", qrels_path.display()));
     }
 
     let out = out_dir.join("corpus.parquet");
     let mut sink = ParquetSink::create(
         &out,
-        &[
-            ("doc_id", ColumnKind::String),
-            ("title", ColumnKind::String),
-            ("text", ColumnKind::String),
-        ],
+        &[("doc_id", ColumnKind::String), ("title", ColumnKind::String), ("text", ColumnKind::String)],
         opts,
     )?;
     for record in JsonLines::open(&dir.join("corpus.jsonl"))? {
         let record = record?;
         let title = record.opt_str("title")?.map_or(Value::Null, Value::Str);
-        sink.push(vec![
-            Value::Str(record.str("_id")?),
-            title,
-            Value::Str(record.str("text")?),
-        ])?;
+        sink.push(vec![Value::Str(record.str("_id")?), title, Value::Str(record.str("text")?)])?;
     }
-    summary.files.push(ImportedFile {
-        path: out,
-        rows: sink.finish()?,
-    });
+    summary.files.push(ImportedFile { path: out, rows: sink.finish()? });
     Ok(summary)
 }
 
@@ -108,11 +79,7 @@ fn write_qrels(path: &Path, out: &Path, opts: &WriteOptions) -> Result<Judged> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let mut sink = ParquetSink::create(
         out,
-        &[
-            ("query_id", ColumnKind::String),
-            ("doc_id", ColumnKind::String),
-            ("relevance", ColumnKind::Int32),
-        ],
+        &[("query_id", ColumnKind::String), ("doc_id", ColumnKind::String), ("relevance", ColumnKind::Int32)],
         opts,
     )?;
     let mut queries = HashSet::new();
@@ -144,28 +111,16 @@ fn write_qrels(path: &Path, out: &Path, opts: &WriteOptions) -> Result<Judged> {
                 format!("expected 3 tab-separated fields, found {}", fields.len()),
             ));
         };
-        let score: i32 = score.parse().map_err(|_| {
-            input_error(
-                path,
-                line_no,
-                Some("score"),
-                format!("`{score}` is not an int32"),
-            )
-        })?;
+        let score: i32 = score
+            .parse()
+            .map_err(|_| input_error(path, line_no, Some("score"), format!("`{score}` is not an int32")))?;
         for (name, value) in [("query-id", query), ("corpus-id", doc)] {
             if value.is_empty() {
                 return Err(input_error(path, line_no, Some(name), "is empty".into()));
             }
         }
         queries.insert(query.to_string());
-        sink.push(vec![
-            Value::Str(query.to_string()),
-            Value::Str(doc.to_string()),
-            Value::Int(score),
-        ])?;
+        sink.push(vec![Value::Str(query.to_string()), Value::Str(doc.to_string()), Value::Int(score)])?;
     }
-    Ok(Judged {
-        rows: sink.finish()?,
-        queries,
-    })
+    Ok(Judged { rows: sink.finish()?, queries })
 }

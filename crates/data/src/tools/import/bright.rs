@@ -42,11 +42,7 @@ pub fn import_bright(
     )?;
     let mut qrels = ParquetSink::create(
         &qrels_out,
-        &[
-            ("query_id", ColumnKind::String),
-            ("doc_id", ColumnKind::String),
-            ("relevance", ColumnKind::Int32),
-        ],
+        &[("query_id", ColumnKind::String), ("doc_id", ColumnKind::String), ("relevance", ColumnKind::Int32)],
         opts,
     )?;
     for record in JsonLines::open(examples)? {
@@ -54,11 +50,7 @@ pub fn import_bright(
         let id = record.str("id")?;
         let gold = record.list("gold_ids")?;
         for doc in &gold {
-            qrels.push(vec![
-                Value::Str(id.clone()),
-                Value::Str(doc.clone()),
-                Value::Int(1),
-            ])?;
+            qrels.push(vec![Value::Str(id.clone()), Value::Str(doc.clone()), Value::Int(1)])?;
         }
         queries.push(vec![
             Value::Str(id),
@@ -69,31 +61,16 @@ pub fn import_bright(
             Value::List(record.opt_list("excluded_ids")?.unwrap_or_default()),
         ])?;
     }
-    summary.files.push(ImportedFile {
-        path: queries_out,
-        rows: queries.finish()?,
-    });
-    summary.files.push(ImportedFile {
-        path: qrels_out,
-        rows: qrels.finish()?,
-    });
+    summary.files.push(ImportedFile { path: queries_out, rows: queries.finish()? });
+    summary.files.push(ImportedFile { path: qrels_out, rows: qrels.finish()? });
 
     let corpus_out = out_dir.join("corpus.parquet");
-    let mut corpus = ParquetSink::create(
-        &corpus_out,
-        &[("doc_id", ColumnKind::String), ("text", ColumnKind::String)],
-        opts,
-    )?;
+    let mut corpus =
+        ParquetSink::create(&corpus_out, &[("doc_id", ColumnKind::String), ("text", ColumnKind::String)], opts)?;
     for record in JsonLines::open(documents)? {
         let record = record?;
-        corpus.push(vec![
-            Value::Str(record.str("id")?),
-            Value::Str(record.str("content")?),
-        ])?;
+        corpus.push(vec![Value::Str(record.str("id")?), Value::Str(record.str("content")?)])?;
     }
-    summary.files.push(ImportedFile {
-        path: corpus_out,
-        rows: corpus.finish()?,
-    });
+    summary.files.push(ImportedFile { path: corpus_out, rows: corpus.finish()? });
     Ok(summary)
 }

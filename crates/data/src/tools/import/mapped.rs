@@ -48,33 +48,20 @@ impl FieldMap {
             }
         };
         if column.is_empty() || source.is_empty() {
-            return Err(DataError::Config(format!(
-                "field mapping `{spec}`: expected column=source[:type][?]"
-            )));
+            return Err(DataError::Config(format!("field mapping `{spec}`: expected column=source[:type][?]")));
         }
-        Ok(Self {
-            column: column.to_string(),
-            source: source.to_string(),
-            kind,
-            required,
-        })
+        Ok(Self { column: column.to_string(), source: source.to_string(), kind, required })
     }
 }
 
 /// Copies the mapped fields of every line of `input` into the Parquet file `output`; other
 /// fields are ignored. A missing required field or a value of the wrong type is an error
 /// naming the file, line and field.
-pub fn import_jsonl(
-    input: &Path,
-    output: &Path,
-    fields: &[FieldMap],
-    opts: &WriteOptions,
-) -> Result<ImportedFile> {
+pub fn import_jsonl(input: &Path, output: &Path, fields: &[FieldMap], opts: &WriteOptions) -> Result<ImportedFile> {
     if fields.is_empty() {
         return Err(DataError::Config("no field mapping given".into()));
     }
-    let columns: Vec<(&str, ColumnKind)> =
-        fields.iter().map(|f| (f.column.as_str(), f.kind)).collect();
+    let columns: Vec<(&str, ColumnKind)> = fields.iter().map(|f| (f.column.as_str(), f.kind)).collect();
     let mut sink = ParquetSink::create(output, &columns, opts)?;
     for record in JsonLines::open(input)? {
         let record = record?;
@@ -88,18 +75,12 @@ pub fn import_jsonl(
             row.push(match value {
                 Some(v) => v,
                 None if f.required => {
-                    return Err(record.error(
-                        &f.source,
-                        "missing or null; the mapping marks it required".into(),
-                    ));
+                    return Err(record.error(&f.source, "missing or null; the mapping marks it required".into()));
                 }
                 None => Value::Null,
             });
         }
         sink.push(row)?;
     }
-    Ok(ImportedFile {
-        path: output.to_path_buf(),
-        rows: sink.finish()?,
-    })
+    Ok(ImportedFile { path: output.to_path_buf(), rows: sink.finish()? })
 }

@@ -1,0 +1,9 @@
+//! The crate's single integration-test binary.
+
+mod common;
+mod dataset;
+mod errors;
+mod loaders;
+mod prefetch;
+mod stream;
+mod tools;
