@@ -144,21 +144,21 @@ impl CausalLm {
     /// `softmax(logits / temperature)` (TRL's convention for policy log-probs). Padding columns hold junk that the
     /// caller masks. Differentiable when the model is on an autodiff device.
     pub fn token_logprobs(&self, batch: &TokenBatch, temperature: f32) -> Tensor<2> {
+        self.logprobs_from_hidden(self.hidden(batch), batch, temperature)
+    }
+
+    /// [`CausalLm::token_logprobs`] from hidden states already computed for `batch` (so one forward pass can
+    /// serve both the language-model loss and the embedding).
+    pub fn logprobs_from_hidden(&self, hidden: Tensor<3>, batch: &TokenBatch, temperature: f32) -> Tensor<2> {
         let (b, t) = (batch.batch, batch.seq_len);
-        let hidden = self.hidden(batch).narrow(1, 0, t - 1);
-        let logits = self.logits(hidden);
-        let logits = if temperature > 0.0 && temperature != 1.0 {
-            logits / temperature as f64
-        } else {
-            logits
-        };
+        let logits = self.logits(hidden.narrow(1, 0, t - 1));
+        let logits = if temperature > 0.0 && temperature != 1.0 { logits / temperature as f64 } else { logits };
         let logp = log_softmax(logits, 2);
         let targets: Vec<i64> = (0..b)
             .flat_map(|r| (1..t).map(move |c| (r, c)))
             .map(|(r, c)| batch.ids[r * t + c] as i64)
             .collect();
-        let device = self.device();
-        let targets: Tensor<3, Int> = Tensor::from_data(TensorData::new(targets, [b, t - 1, 1]), &device);
+        let targets: Tensor<3, Int> = Tensor::from_data(TensorData::new(targets, [b, t - 1, 1]), &self.device());
         logp.gather(2, targets).reshape([b, t - 1])
     }
 

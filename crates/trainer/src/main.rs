@@ -1,10 +1,15 @@
 //! `trainer`: the project's one front door.
 //!
-//! - `trainer --recipe stage1_warmup.toml [--set key=value]... [--resume [auto|PATH]] [--dry-run]` trains;
+//! - `trainer --recipe stage1_warmup.toml [--set key.path=value]... [--resume [auto|PATH]] [--dry-run]` trains;
 //! - `trainer embed --model DIR --input FILE --output OUT.npy` encodes texts;
-//! - `trainer data ...` inspects, imports and tokenizes data.
+//! - `trainer data inspect|import-beir|import-bright|import-jsonl|train-tokenizer` prepares data.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use trainer::recipe::Recipe;
+use trainer::train::runner::{Resume, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "trainer", version, about = "Train reasoning retrievers: warm-up, contrastive alignment, GRPO")]
@@ -12,22 +17,78 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// Recipe file; a bare name is also looked up in recipes/ (e.g. `--recipe curriculum.toml`).
+    #[arg(long)]
+    recipe: Option<PathBuf>,
+    /// Override a recipe field, e.g. `--set stage.0.steps=20` or `--set run.seed=3` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Backend (overrides run.device): cpu, wgpu[:N], cuda[:N].
+    #[arg(long)]
+    device: Option<String>,
+    /// Run folder (overrides run.output).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Resume from the newest checkpoint of the run (`auto`, the default value) or from a checkpoint folder.
+    #[arg(long, num_args = 0..=1, default_missing_value = "auto", value_name = "auto|PATH")]
+    resume: Option<String>,
+    /// Print the resolved recipe and the plan, then exit.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Encode texts with a model directory into a .npy matrix.
     Embed(trainer::embed::EmbedArgs),
+    /// Inspect, import and tokenize data.
+    #[command(subcommand)]
+    Data(trainer::data_cmd::DataCommand),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Some(Command::Embed(args)) => trainer::embed::run(args),
-        None => Err(anyhow::anyhow!("nothing to do: pass --recipe FILE or a subcommand (see --help)")),
+        Some(Command::Data(cmd)) => trainer::data_cmd::run(cmd),
+        None => run_training(&cli.train),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn run_training(args: &TrainArgs) -> anyhow::Result<()> {
+    let path = args.recipe.as_ref().context("nothing to do: pass --recipe FILE or a subcommand (see --help)")?;
+    let mut overrides = args.set.clone();
+    if let Some(device) = &args.device {
+        overrides.push(format!("run.device=\"{device}\""));
+    }
+    if let Some(output) = &args.output {
+        overrides.push(format!("run.output=\"{}\"", output.display()));
+    }
+    let (recipe, file) = Recipe::load(path, &overrides)?;
+    let resolved = toml::to_string_pretty(&recipe).context("serialising the resolved recipe")?;
+    if args.dry_run {
+        println!("# resolved recipe ({})\n{resolved}", file.display());
+        println!("{}", trainer::recipe::plan(&recipe));
+        return Ok(());
+    }
+    let resume = match args.resume.as_deref() {
+        None => Resume::Fresh,
+        Some("auto") => Resume::Auto,
+        Some(p) => Resume::From(PathBuf::from(p)),
+    };
+    let summaries = train(&recipe, &resolved, resume)?;
+    for s in summaries {
+        println!("{}: {} steps, final loss {:.4}, {:.1}s → {}", s.name, s.steps, s.final_loss, s.seconds, s.export.display());
+    }
+    Ok(())
 }

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use model::TextFormat;
+
+use crate::eval::evaluator::QueryMode;
 use serde::{Deserialize, Serialize};
 
 /// A complete run: model, text formats, shared data and the stages to run in order.
@@ -21,6 +23,8 @@ pub struct Recipe {
     pub data: DataSpec,
     /// The stages, run in order; each starts from the previous one's final weights.
     pub stage: Vec<StageSpec>,
+    /// Evaluation sets, run at the end of every stage (and every `stage.eval_every` steps).
+    pub eval: Vec<EvalSetSpec>,
 }
 
 impl Default for Recipe {
@@ -31,6 +35,7 @@ impl Default for Recipe {
             format: TextFormat::default(),
             data: DataSpec::default(),
             stage: vec![StageSpec::default()],
+            eval: Vec::new(),
         }
     }
 }
@@ -165,6 +170,8 @@ pub struct StageSpec {
     pub limits: TokenLimits,
     /// Loss terms and their weights.
     pub loss: LossConfig,
+    /// Evaluate every N steps (0: only at the end of the stage). Default 0.
+    pub eval_every: usize,
 }
 
 impl Default for StageSpec {
@@ -179,7 +186,55 @@ impl Default for StageSpec {
             optim: OptimConfig::default(),
             limits: TokenLimits::default(),
             loss: LossConfig::default(),
+            eval_every: 0,
         }
+    }
+}
+
+/// One evaluation set: queries and qrels (and the shared corpus).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSetSpec {
+    /// Name used in metric tags (`eval/<name>/ndcg@10`). Default `dev`.
+    pub name: String,
+    /// Query shards (`query_id`, `query`, optional `task`, `excluded_ids`). Default `["data/dev_queries.parquet"]`.
+    pub queries: Vec<String>,
+    /// Qrels shards (`query_id`, `doc_id`, `relevance`). Default `["data/dev_qrels.parquet"]`.
+    pub qrels: Vec<String>,
+    /// `plain` (query only) or `generate` (greedy reasoning first, as T1 does). Default `generate`.
+    pub mode: QueryMode,
+    /// Texts per forward pass. Default 32.
+    pub batch_size: usize,
+    /// Reasoning length cap in `generate` mode. Default 48.
+    pub max_new_tokens: usize,
+    /// Drop retrieved documents whose id equals the query id (BEIR's rule). Default false.
+    pub drop_query_id_docs: bool,
+}
+
+impl Default for EvalSetSpec {
+    fn default() -> Self {
+        Self {
+            name: "dev".into(),
+            queries: vec!["data/dev_queries.parquet".into()],
+            qrels: vec!["data/dev_qrels.parquet".into()],
+            mode: QueryMode::Generate,
+            batch_size: 32,
+            max_new_tokens: 48,
+            drop_query_id_docs: false,
+        }
+    }
+}
+
+impl EvalSetSpec {
+    /// Reads the queries and qrels.
+    pub fn load(&self) -> anyhow::Result<data::EvalSet> {
+        let names = data::ColumnNames::default();
+        Ok(data::EvalSet::load(
+            &data::ShardSet::open(&self.queries)?,
+            &data::ShardSet::open(&self.qrels)?,
+            &names,
+            data::BadRowPolicy::Error,
+        )?)
     }
 }
 
@@ -485,4 +540,26 @@ fn set_path(table: &mut toml::Table, parts: &[&str], value: toml::Value) -> Resu
         }
         _ => Err(format!("`{first}` is not a table")),
     }
+}
+
+/// A human-readable plan of the run: stages, steps, examples and an estimate of tokens.
+pub fn plan(recipe: &Recipe) -> String {
+    let mut out = format!("# plan: run `{}` → {}\n", recipe.run.name, recipe.output_dir().display());
+    let model = match &recipe.model.path {
+        Some(p) => format!("HF model {}", p.display()),
+        None => format!("preset `{}` with tokenizer {}", recipe.model.preset, recipe.model.tokenizer.display()),
+    };
+    out.push_str(&format!("# model: {model}, device {}\n", recipe.run.device));
+    for (i, s) in recipe.stage.iter().enumerate() {
+        let examples = s.steps * s.batch_size * s.grad_accum;
+        let max_tokens = examples * (s.limits.query + s.limits.reasoning + 1);
+        out.push_str(&format!(
+            "# stage {i} `{}` ({:?}): {} steps × {} queries ({} × {} micro-batches) = {examples} examples, ≤ {max_tokens} query tokens; lr {} (warm-up {}, cosine to {}×)\n",
+            s.name, s.kind, s.steps, s.batch_size * s.grad_accum, s.batch_size, s.grad_accum, s.optim.lr, s.optim.warmup_steps, s.optim.min_lr_ratio
+        ));
+    }
+    for e in &recipe.eval {
+        out.push_str(&format!("# eval `{}` ({:?} queries) after every stage\n", e.name, e.mode));
+    }
+    out
 }

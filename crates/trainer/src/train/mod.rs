@@ -1,4 +1,9 @@
 //! The shared training loop and its parts.
 
+pub mod checkpoint;
 pub mod grads;
+pub mod metrics;
+pub mod progress;
+pub mod runner;
 pub mod schedule;
+pub mod tensorboard;

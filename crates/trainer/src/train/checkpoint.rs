@@ -1,0 +1,154 @@
+//! Checkpoints: everything needed to continue a run exactly.
+//!
+//! A checkpoint is a folder under `<run>/checkpoints/`:
+//! `model.safetensors` (HF names, f32) + `config.json`, `optimizer.bpk` (AdamW moments, burn's burnpack),
+//! `state.json` ([`TrainState`]: stage, step, data cursor, counters), `recipe.toml` (the resolved recipe) and
+//! `manifest.json` (size and SHA-256 of every file). It is written to a hidden temporary folder and renamed into
+//! place, so a crash at any moment leaves the previous checkpoints intact; a folder without a valid manifest is
+//! never resumed from.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use burn::optim::ModuleOptimizer;
+use model::hf::{hf_tensors, write_atomic, write_safetensors};
+use model::weights::CheckpointWeights;
+use model::{CausalLm, ModelConfig};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Progress of a run, saved with each checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Index of the stage in the recipe.
+    pub stage_index: usize,
+    /// Its name.
+    pub stage_name: String,
+    /// Optimizer steps completed in that stage.
+    pub step: usize,
+    /// Steps the stage runs in total (`step == stage_steps`: the stage is finished).
+    pub stage_steps: usize,
+    /// Optimizer steps completed in the whole run (the x-axis of the metrics).
+    pub global_step: u64,
+    /// The data cursor after the last consumed example (`None` at a stage boundary).
+    pub data: Option<data::DataState>,
+    /// Consecutive skipped (NaN/Inf) steps at the time of saving.
+    pub bad_steps_in_a_row: usize,
+    /// Skipped steps in the stage so far.
+    pub bad_steps_total: usize,
+    /// Tokens processed in the stage so far.
+    pub tokens: u64,
+}
+
+impl TrainState {
+    /// Whether this checkpoint closes its stage.
+    pub fn stage_done(&self) -> bool {
+        self.step >= self.stage_steps
+    }
+}
+
+const FILES: &[&str] = &["model.safetensors", "config.json", "optimizer.bpk", "state.json", "recipe.toml"];
+
+/// Writes a checkpoint called `name` under `root` atomically and returns its folder.
+pub fn save(
+    root: &Path,
+    name: &str,
+    model: &CausalLm,
+    optimizer: &ModuleOptimizer,
+    state: &TrainState,
+    recipe_toml: &str,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    write_safetensors(&tmp.join("model.safetensors"), &hf_tensors(model)?)?;
+    write_atomic(&tmp.join("config.json"), serde_json::to_string_pretty(&model.config)?.as_bytes())?;
+    optimizer.save(tmp.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
+    write_atomic(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
+    write_atomic(&tmp.join("recipe.toml"), recipe_toml.as_bytes())?;
+    let mut manifest = serde_json::Map::new();
+    for f in FILES {
+        let bytes = std::fs::read(tmp.join(f))?;
+        manifest.insert(f.to_string(), serde_json::json!({"bytes": bytes.len(), "sha256": sha256(&bytes)}));
+    }
+    write_atomic(&tmp.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+    let dest = root.join(name);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest)?;
+    }
+    std::fs::rename(&tmp, &dest).with_context(|| format!("moving the checkpoint into {}", dest.display()))?;
+    Ok(dest)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks a checkpoint's manifest; an error says which file is missing or corrupt.
+pub fn verify(dir: &Path) -> anyhow::Result<TrainState> {
+    let manifest_path = dir.join("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&manifest_path).with_context(|| format!("{}: no manifest", dir.display()))?,
+    )?;
+    for f in FILES {
+        let want = manifest[f]["sha256"].as_str().with_context(|| format!("{}: manifest lacks {f}", dir.display()))?;
+        let bytes = std::fs::read(dir.join(f)).with_context(|| format!("{}: missing {f}", dir.display()))?;
+        if sha256(&bytes) != want {
+            bail!("{}: {f} does not match its checksum (corrupt checkpoint)", dir.display());
+        }
+    }
+    Ok(serde_json::from_str(&std::fs::read_to_string(dir.join("state.json"))?)?)
+}
+
+/// The newest valid checkpoint under `root` (by global step), if any.
+pub fn latest(root: &Path) -> anyhow::Result<Option<(PathBuf, TrainState)>> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Ok(None) };
+    let mut best: Option<(PathBuf, TrainState)> = None;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden || !path.is_dir() {
+            continue;
+        }
+        let Ok(state) = verify(&path) else { continue };
+        let key = |s: &TrainState| (s.global_step, s.stage_index, s.step);
+        if best.as_ref().is_none_or(|(_, b)| key(&state) > key(b)) {
+            best = Some((path, state));
+        }
+    }
+    Ok(best)
+}
+
+/// Loads a checkpoint's weights onto `device`.
+pub fn load_model(dir: &Path, device: &burn::tensor::Device) -> anyhow::Result<CausalLm> {
+    let config: ModelConfig = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
+    let weights = CheckpointWeights::open_files(&dir.display().to_string(), &[dir.join("model.safetensors")])?;
+    Ok(CausalLm::build(config, Box::new(weights), device)?.0)
+}
+
+/// Loads a checkpoint's optimizer state into `optimizer`.
+pub fn load_optimizer(dir: &Path, optimizer: ModuleOptimizer) -> anyhow::Result<ModuleOptimizer> {
+    optimizer.load(dir.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("{}: optimizer state: {e:?}", dir.display()))
+}
+
+/// Deletes step checkpoints beyond the newest `keep` (stage-final ones, named `*-final`, are kept).
+pub fn prune(root: &Path, keep: usize) -> anyhow::Result<()> {
+    let mut steps: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(root)?.flatten() {
+        let path = entry.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        if name.starts_with('.') || name.ends_with("-final") || !path.is_dir() {
+            continue;
+        }
+        if let Ok(state) = serde_json::from_str::<TrainState>(&std::fs::read_to_string(path.join("state.json")).unwrap_or_default()) {
+            steps.push((state.global_step, path));
+        }
+    }
+    steps.sort();
+    let excess = steps.len().saturating_sub(keep);
+    for (_, path) in steps.into_iter().take(excess) {
+        std::fs::remove_dir_all(&path)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! The one training loop every stage runs on, readable top to bottom:
+//!
+//! ```text
+//! for each stage (resuming where a checkpoint says):
+//!     open the stage's example stream (restored to the checkpoint's data cursor)
+//!     for each optimizer step:
+//!         take batch_size × grad_accum prepared examples
+//!         for each micro-batch: loss → backward → gradients, summed   (cross-rank all-reduce goes here)
+//!         NaN/Inf guard → global-norm clip → AdamW step at the scheduled learning rate
+//!         log metrics; every N steps: checkpoint; every M steps: evaluate
+//!     stage-final checkpoint + HF export
+//! ```
+//!
+//! Every random choice is derived from (seed, stage) and the data order from the data crate's cursor, so a run is
+//! fully described by its resolved recipe and a resumed run repeats the uninterrupted one step for step.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use data::{BadRowPolicy, ColumnNames, Corpus, PrefetchConfig, ShardSet, StreamConfig};
+use model::rng::derive_seed;
+use model::{CausalLm, TextTokenizer, named_params};
+use serde_json::Value;
+
+use crate::eval::evaluator::{EvalOptions, evaluate};
+use crate::model_source;
+use crate::recipe::{Recipe, StageKind, StageSpec};
+use crate::stages::example::{Example, ExampleEncoder};
+use crate::stages::objective::{LossParts, Objective, target_tokens};
+use crate::stages::{contrastive, micro_batch_grads, warmup};
+use crate::train::checkpoint::{self, TrainState};
+use crate::train::grads::{accumulate, clip_global_norm};
+use crate::train::metrics::MetricsLog;
+use crate::train::progress::StageProgress;
+use crate::train::schedule::learning_rate;
+
+/// Where a run starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resume {
+    /// From the recipe's model.
+    Fresh,
+    /// From the newest valid checkpoint in the run folder, or fresh when there is none.
+    Auto,
+    /// From this checkpoint folder.
+    From(PathBuf),
+}
+
+/// What a finished stage reports.
+#[derive(Debug, Clone)]
+pub struct StageSummary {
+    /// Stage name.
+    pub name: String,
+    /// Steps run in this process (after any resume).
+    pub steps: usize,
+    /// Mean loss of the last (up to) 10 steps.
+    pub final_loss: f64,
+    /// Tokens processed.
+    pub tokens: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// The exported HF model folder.
+    pub export: PathBuf,
+}
+
+/// Runs every stage of `recipe` from `resume`; `recipe_toml` is the resolved recipe saved with checkpoints.
+pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Result<Vec<StageSummary>> {
+    if recipe.run.world_size > 1 {
+        bail!(
+            "run.world_size = {}: multi-process data parallelism is designed in (rank-sharded data, one gradient \
+             reduction point, rank-0 I/O) but the cross-rank all-reduce is not implemented yet; use world_size = 1",
+            recipe.run.world_size
+        );
+    }
+    let out = recipe.output_dir();
+    let device = model::parse_device(&recipe.run.device)?.autodiff();
+    let ckpt_root = out.join("checkpoints");
+    let resume_from = match resume {
+        Resume::Fresh => None,
+        Resume::Auto => checkpoint::latest(&ckpt_root)?,
+        Resume::From(dir) => {
+            let state = checkpoint::verify(&dir)?;
+            Some((dir, state))
+        }
+    };
+    let loaded = model_source::open(&recipe.model, &recipe.format, &device)?;
+    let tokenizer = loaded.tokenizer.clone();
+    let mut model = loaded.model;
+    let (first_stage, mut start) = match &resume_from {
+        Some((dir, state)) => {
+            eprintln!("resuming from {} (stage {}, step {})", dir.display(), state.stage_name, state.step);
+            model = checkpoint::load_model(dir, &device)?;
+            if state.stage_done() { (state.stage_index + 1, None) } else { (state.stage_index, Some((dir.clone(), state.clone()))) }
+        }
+        None => (0, None),
+    };
+    let policy = bad_row_policy(&recipe.data.bad_rows);
+    let corpus = Arc::new(Corpus::load(&ShardSet::open(&recipe.data.corpus)?, &ColumnNames::default(), policy)?);
+    let mut metrics = MetricsLog::open(&out, recipe.run.rank)?;
+    let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
+    let mut summaries = Vec::new();
+    for (index, stage) in recipe.stage.iter().enumerate().skip(first_stage) {
+        let ctx = StageContext { recipe, recipe_toml, index, stage, tokenizer: &tokenizer, corpus: corpus.clone(), out: &out };
+        let (trained, summary) = run_stage(&ctx, model, start.take(), &mut global_step, &mut metrics)?;
+        model = trained;
+        summaries.push(summary);
+    }
+    Ok(summaries)
+}
+
+/// What one stage needs to know.
+struct StageContext<'a> {
+    recipe: &'a Recipe,
+    recipe_toml: &'a str,
+    index: usize,
+    stage: &'a StageSpec,
+    tokenizer: &'a TextTokenizer,
+    corpus: Arc<Corpus>,
+    out: &'a Path,
+}
+
+fn bad_row_policy(name: &str) -> BadRowPolicy {
+    if name == "skip" { BadRowPolicy::Skip } else { BadRowPolicy::Error }
+}
+
+fn run_stage(
+    ctx: &StageContext,
+    mut model: CausalLm,
+    resume: Option<(PathBuf, TrainState)>,
+    global_step: &mut u64,
+    metrics: &mut MetricsLog,
+) -> anyhow::Result<(CausalLm, StageSummary)> {
+    let (recipe, stage) = (ctx.recipe, ctx.stage);
+    let seed = derive_seed(recipe.run.seed, &[ctx.index as u64]);
+    let objective = Objective::new(stage.kind, &stage.loss);
+    let encoder = Arc::new(ExampleEncoder {
+        tokenizer: ctx.tokenizer.clone(),
+        format: recipe.format.clone(),
+        limits: stage.limits.clone(),
+        corpus: ctx.corpus.clone(),
+        hard_negatives: if objective.uses_documents() { stage.loss.hard_negatives } else { 0 },
+        seed,
+    });
+    let shards = ShardSet::open(&stage.train).with_context(|| format!("stage `{}`: training shards", stage.name))?;
+    let stream_config = StreamConfig {
+        seed,
+        shuffle: true,
+        shuffle_window: recipe.data.shuffle_window,
+        rank: recipe.run.rank,
+        world_size: recipe.run.world_size,
+        num_epochs: None,
+        bad_rows: bad_row_policy(&recipe.data.bad_rows),
+        columns: ColumnNames::default(),
+        ..StreamConfig::default()
+    };
+    let prefetch = PrefetchConfig { workers: recipe.data.workers, capacity: recipe.data.prefetch };
+    let data_state = resume.as_ref().and_then(|(_, s)| s.data.clone());
+    let mut examples = match stage.kind {
+        StageKind::Warmup => warmup::examples(&shards, stream_config, data_state.as_ref(), prefetch, encoder)?,
+        StageKind::Contrastive => contrastive::examples(&shards, stream_config, data_state.as_ref(), prefetch, encoder)?,
+    };
+
+    let o = &stage.optim;
+    let mut optimizer: ModuleOptimizer = AdamWConfig::new()
+        .with_beta_1(o.beta1)
+        .with_beta_2(o.beta2)
+        .with_epsilon(o.eps)
+        .with_weight_decay(o.weight_decay)
+        .init();
+    let mut state = TrainState {
+        stage_index: ctx.index,
+        stage_name: stage.name.clone(),
+        step: 0,
+        stage_steps: stage.steps,
+        global_step: *global_step,
+        data: None,
+        bad_steps_in_a_row: 0,
+        bad_steps_total: 0,
+        tokens: 0,
+    };
+    if let Some((dir, saved)) = &resume {
+        optimizer = checkpoint::load_optimizer(dir, optimizer)?;
+        state = saved.clone();
+    }
+    let params = named_params(&model);
+    let first_step = state.step;
+    let started = Instant::now();
+    let is_rank0 = recipe.run.rank == 0;
+    let progress = StageProgress::new(&stage.name, stage.steps, first_step, recipe.run.log_every, is_rank0);
+    let mut recent: Vec<f64> = Vec::new();
+    let per_step = stage.batch_size * stage.grad_accum;
+
+    for step in first_step..stage.steps {
+        let step_start = Instant::now();
+        let mut batch: Vec<Example> = Vec::with_capacity(per_step);
+        for _ in 0..per_step {
+            let prepared = examples.next().context("the training stream ended unexpectedly")??;
+            state.data = Some(prepared.state);
+            batch.push(prepared.item);
+        }
+        let tokens: usize = batch.iter().map(|e| e.prompt.len() + e.reasoning.len() + 1).sum();
+        let sft_normaliser = target_tokens(&batch).max(1) as f64;
+        let mut grads: Option<GradientsParams> = None;
+        let mut parts = LossParts::default();
+        let mut loss = 0.0;
+        for micro in batch.chunks(stage.batch_size) {
+            let (g, p, value) = micro_batch_grads(
+                stage.kind,
+                &model,
+                ctx.tokenizer,
+                &objective,
+                micro,
+                sft_normaliser,
+                stage.grad_accum,
+                &params,
+            )?;
+            grads = Some(accumulate(grads, g, &params));
+            loss += value;
+            parts.sft += p.sft;
+            parts.infonce += p.infonce / stage.grad_accum as f64;
+            parts.triplet += p.triplet / stage.grad_accum as f64;
+        }
+        // With several ranks, the all-reduce of `grads` (sum, then divide by world size) goes here.
+        let (grads, grad_norm) = clip_global_norm(grads.context("no micro-batch")?, &params, o.max_grad_norm);
+        let lr = learning_rate(o, step, stage.steps);
+        if loss.is_finite() && grad_norm.is_finite() {
+            model = optimizer.step(lr, model, grads);
+            state.bad_steps_in_a_row = 0;
+        } else {
+            state.bad_steps_in_a_row += 1;
+            state.bad_steps_total += 1;
+            eprintln!(
+                "[{}] step {}: non-finite loss ({loss}) or gradient norm ({grad_norm}); step skipped",
+                stage.name,
+                step + 1
+            );
+            if state.bad_steps_in_a_row >= recipe.run.max_bad_steps {
+                bail!(
+                    "stage `{}`: {} consecutive steps had a NaN/Inf loss or gradient (last at step {}); lower \
+                     stage.optim.lr, check the data, or raise run.max_bad_steps",
+                    stage.name,
+                    state.bad_steps_in_a_row,
+                    step + 1
+                );
+            }
+        }
+        state.step = step + 1;
+        state.tokens += tokens as u64;
+        *global_step += 1;
+        state.global_step = *global_step;
+        recent.push(loss);
+        if recent.len() > 10 {
+            recent.remove(0);
+        }
+        let tokens_per_s = tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9);
+        progress.step(state.step, loss, lr, tokens_per_s, is_rank0);
+        if is_rank0 && (state.step % recipe.run.log_every == 0 || state.step == stage.steps) {
+            let mut values = vec![
+                ("train/loss".to_string(), loss),
+                ("train/lr".to_string(), lr),
+                ("train/grad_norm".to_string(), grad_norm),
+                ("train/tokens_per_s".to_string(), tokens_per_s),
+                ("train/bad_steps".to_string(), state.bad_steps_total as f64),
+                ("data/skipped_rows".to_string(), state.data.as_ref().map_or(0, |d| d.skipped.total()) as f64),
+            ];
+            if objective.sft > 0.0 {
+                values.push(("train/sft".into(), parts.sft));
+            }
+            if objective.infonce > 0.0 {
+                values.push(("train/infonce".into(), parts.infonce));
+            }
+            if objective.triplet > 0.0 {
+                values.push(("train/triplet".into(), parts.triplet));
+            }
+            let extra = [("stage", Value::from(stage.name.clone())), ("stage_step", Value::from(state.step))];
+            metrics.log(*global_step, &values, &extra)?;
+        }
+        let every = recipe.run.checkpoint_every;
+        if is_rank0 && every > 0 && state.step % every == 0 && state.step < stage.steps {
+            let root = ctx.out.join("checkpoints");
+            checkpoint::save(&root, &format!("step-{:08}", state.global_step), &model, &optimizer, &state, ctx.recipe_toml)?;
+            checkpoint::prune(&root, recipe.run.keep_last)?;
+        }
+        if is_rank0 && stage.eval_every > 0 && state.step % stage.eval_every == 0 && state.step < stage.steps {
+            run_evals(ctx, &model, *global_step, metrics)?;
+        }
+    }
+    progress.finish();
+    drop(examples);
+
+    let export = ctx.out.join(&stage.name).join("final");
+    if is_rank0 {
+        state.data = None;
+        let root = ctx.out.join("checkpoints");
+        checkpoint::save(&root, &format!("{}-final", stage.name), &model, &optimizer, &state, ctx.recipe_toml)?;
+        model::export_dir(&export, &model, ctx.tokenizer, None, &recipe.format)?;
+        run_evals(ctx, &model, *global_step, metrics)?;
+    }
+    let summary = StageSummary {
+        name: stage.name.clone(),
+        steps: stage.steps - first_step,
+        final_loss: recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        tokens: state.tokens,
+        seconds: started.elapsed().as_secs_f64(),
+        export: export.clone(),
+    };
+    if is_rank0 {
+        eprintln!(
+            "[{}] done: {} steps, {} tokens, {:.1}s, final loss {:.4}; model exported to {}",
+            summary.name,
+            summary.steps,
+            summary.tokens,
+            summary.seconds,
+            summary.final_loss,
+            export.display()
+        );
+    }
+    Ok((model, summary))
+}
+
+/// Runs the recipe's evaluation sets at the current weights and logs `eval/<set>/<metric>`.
+fn run_evals(ctx: &StageContext, model: &CausalLm, step: u64, metrics: &mut MetricsLog) -> anyhow::Result<()> {
+    for set in &ctx.recipe.eval {
+        let options = EvalOptions {
+            mode: set.mode,
+            batch_size: set.batch_size,
+            max_new_tokens: set.max_new_tokens,
+            max_doc_tokens: ctx.stage.limits.document,
+            max_query_tokens: ctx.stage.limits.query,
+            drop_query_id_docs: set.drop_query_id_docs,
+        };
+        let report = evaluate(model, ctx.tokenizer, &ctx.recipe.format, &ctx.corpus, &set.load()?, &options)?;
+        let m = report.mean;
+        let tag = |k: &str| format!("eval/{}/{k}", set.name);
+        let values = vec![(tag("ndcg@10"), m.ndcg_10), (tag("recall@10"), m.recall_10), (tag("mrr"), m.mrr)];
+        eprintln!("[{}] eval {} ({:?}): nDCG@10 {:.4} recall@10 {:.4}", ctx.stage.name, set.name, set.mode, m.ndcg_10, m.recall_10);
+        metrics.log(step, &values, &[("stage", Value::from(ctx.stage.name.clone()))])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! TensorBoard event files written directly: TFRecord framing (length, masked CRC-32C, payload, masked CRC-32C)
+//! around hand-encoded `Event` protocol buffers carrying scalar summaries. Readable by `tensorboard` and by
+//! `wandb sync --sync-tensorboard`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Appends scalar events to one `events.out.tfevents.*` file.
+pub struct EventWriter {
+    file: BufWriter<File>,
+    path: PathBuf,
+}
+
+impl EventWriter {
+    /// Creates a new event file in `dir` (named as TensorBoard expects) and writes the version record.
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let path = dir.join(format!("events.out.tfevents.{}.{}", now.as_secs(), std::process::id()));
+        let mut writer = Self { file: BufWriter::new(File::create(&path)?), path };
+        let mut event = Vec::new();
+        put_double(&mut event, 1, now.as_secs_f64());
+        put_bytes(&mut event, 3, b"brain.Event:2");
+        writer.record(&event)?;
+        Ok(writer)
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one event holding `values` (tag, value) at `step`, and flushes.
+    pub fn scalars(&mut self, step: u64, values: &[(String, f64)]) -> std::io::Result<()> {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut summary = Vec::new();
+        for (tag, value) in values {
+            let mut v = Vec::new();
+            put_bytes(&mut v, 1, tag.as_bytes());
+            put_fixed32(&mut v, 2, (*value as f32).to_bits());
+            put_bytes(&mut summary, 1, &v);
+        }
+        let mut event = Vec::new();
+        put_double(&mut event, 1, wall.as_secs_f64());
+        put_varint_field(&mut event, 2, step);
+        put_bytes(&mut event, 5, &summary);
+        self.record(&event)?;
+        self.file.flush()
+    }
+
+    fn record(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        let len = (payload.len() as u64).to_le_bytes();
+        self.file.write_all(&len)?;
+        self.file.write_all(&masked_crc(&len).to_le_bytes())?;
+        self.file.write_all(payload)?;
+        self.file.write_all(&masked_crc(payload).to_le_bytes())
+    }
+}
+
+/// TFRecord's masked CRC-32C.
+pub fn masked_crc(data: &[u8]) -> u32 {
+    let crc = crc32c::crc32c(data);
+    crc.rotate_right(15).wrapping_add(0xa282_ead8)
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+    put_varint(out, (field as u64) << 3);
+    put_varint(out, v);
+}
+
+fn put_double(out: &mut Vec<u8>, field: u32, v: f64) {
+    put_varint(out, ((field as u64) << 3) | 1);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_fixed32(out: &mut Vec<u8>, field: u32, v: u32) {
+    put_varint(out, ((field as u64) << 3) | 5);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    put_varint(out, ((field as u64) << 3) | 2);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
