@@ -90,8 +90,8 @@
 #![warn(missing_docs)]
 
 pub mod batch;
-pub mod column;
 pub mod budget;
+pub mod column;
 mod columns;
 pub mod corpus;
 mod error;
@@ -108,9 +108,9 @@ pub mod state;
 pub mod stream;
 pub mod tools;
 
-pub use column::read_string_column;
 pub use batch::{PadSide, PaddedBatch, TruncateSide, pad_batch, truncate};
 pub use budget::{TokenBudget, TokenBudgetBatcher};
+pub use column::read_string_column;
 pub use columns::{RowIssue, SchemaIssue};
 pub use corpus::{Corpus, RefReport, validate_doc_refs};
 pub use error::{DataError, Origin, Result};

@@ -87,11 +87,7 @@ impl Attention {
         let keys = k.dims()[2];
         let group = self.num_heads / self.num_kv_heads;
         let mask = mask.expand([b, self.num_heads, t, keys]);
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: false,
-        };
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
         let out = attention(repeat_kv(q, 1), repeat_kv(k, group), repeat_kv(v, group), Some(mask), None, options);
         let out = out.swap_dims(1, 2).reshape([b, t, self.num_heads * self.head_dim]);
         self.o_proj.forward(out)

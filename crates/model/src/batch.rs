@@ -54,23 +54,13 @@ impl TokenBatch {
                 valid.extend(std::iter::repeat_n(false, pad));
             }
         }
-        Ok(Self {
-            ids,
-            valid,
-            batch: rows.len(),
-            seq_len,
-        })
+        Ok(Self { ids, valid, batch: rows.len(), seq_len })
     }
 
     /// The real tokens of row `r`.
     pub fn row(&self, r: usize) -> Vec<u32> {
         let span = r * self.seq_len..(r + 1) * self.seq_len;
-        self.ids[span.clone()]
-            .iter()
-            .zip(&self.valid[span])
-            .filter(|(_, v)| **v)
-            .map(|(id, _)| *id)
-            .collect()
+        self.ids[span.clone()].iter().zip(&self.valid[span]).filter(|(_, v)| **v).map(|(id, _)| *id).collect()
     }
 
     /// Position id of every column: the number of real tokens before it in its row (padding gets the position
@@ -128,7 +118,13 @@ pub fn ids_tensor(ids: &[u32], batch: usize, seq: usize, device: &Device) -> Ten
 /// Mask for `queries` new positions attending over `key_valid` (`[batch, keys]`, keys = `past + queries`),
 /// `true` = masked: a query at absolute position `past + q` sees real keys at positions ≤ its own. Its own
 /// position is never masked, so padding rows stay finite (they are ignored downstream) instead of producing NaN.
-pub fn attention_mask(key_valid: &[bool], batch: usize, queries: usize, past: usize, device: &Device) -> Tensor<4, Bool> {
+pub fn attention_mask(
+    key_valid: &[bool],
+    batch: usize,
+    queries: usize,
+    past: usize,
+    device: &Device,
+) -> Tensor<4, Bool> {
     let keys = past + queries;
     debug_assert_eq!(key_valid.len(), batch * keys);
     let mut masked = Vec::with_capacity(batch * queries * keys);

@@ -30,16 +30,9 @@ impl KvCache {
     pub fn new(config: &ModelConfig, batch: usize, capacity: usize, device: &Device) -> Self {
         let shape = [batch, config.num_key_value_heads, capacity, config.head_dim];
         let layers = (0..config.num_hidden_layers)
-            .map(|_| LayerKv {
-                keys: Tensor::zeros(shape, device),
-                values: Tensor::zeros(shape, device),
-            })
+            .map(|_| LayerKv { keys: Tensor::zeros(shape, device), values: Tensor::zeros(shape, device) })
             .collect();
-        Self {
-            layers,
-            len: 0,
-            capacity,
-        }
+        Self { layers, len: 0, capacity }
     }
 }
 
@@ -51,9 +44,6 @@ impl LayerKv {
         let end = start + new;
         self.keys = self.keys.clone().slice_assign([0..b, 0..h, start..end, 0..d], keys);
         self.values = self.values.clone().slice_assign([0..b, 0..h, start..end, 0..d], values);
-        (
-            self.keys.clone().slice([0..b, 0..h, 0..end, 0..d]),
-            self.values.clone().slice([0..b, 0..h, 0..end, 0..d]),
-        )
+        (self.keys.clone().slice([0..b, 0..h, 0..end, 0..d]), self.values.clone().slice([0..b, 0..h, 0..end, 0..d]))
     }
 }

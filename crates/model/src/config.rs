@@ -154,10 +154,7 @@ impl ModelConfig {
             "qwen2" => Family::Qwen2,
             "llama" => Family::Llama,
             other => {
-                return Err(fields.bad(
-                    "model_type",
-                    &format!("one of \"qwen3\", \"qwen2\", \"llama\", got {other:?}"),
-                ));
+                return Err(fields.bad("model_type", &format!("one of \"qwen3\", \"qwen2\", \"llama\", got {other:?}")));
             }
         };
         fields.reject_unsupported()?;
@@ -197,11 +194,8 @@ impl ModelConfig {
 
     /// Checks the shape relations the forward pass relies on.
     pub fn validate(&self, file: &str) -> Result<(), ModelError> {
-        let bad = |field: &str, expected: String| ModelError::Config {
-            file: file.into(),
-            field: field.into(),
-            expected,
-        };
+        let bad =
+            |field: &str, expected: String| ModelError::Config { file: file.into(), field: field.into(), expected };
         for (field, v) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -215,7 +209,7 @@ impl ModelConfig {
                 return Err(bad(field, "a positive integer".into()));
             }
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return Err(bad(
                 "num_key_value_heads",
                 format!(
@@ -224,13 +218,13 @@ impl ModelConfig {
                 ),
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(bad("head_dim", format!("an even number (RoPE), got {}", self.head_dim)));
         }
-        if !(self.rms_norm_eps > 0.0) {
+        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
             return Err(bad("rms_norm_eps", "a positive number".into()));
         }
-        if !(self.rope_theta > 0.0) {
+        if self.rope_theta.is_nan() || self.rope_theta <= 0.0 {
             return Err(bad("rope_theta", "a positive number".into()));
         }
         Ok(())
@@ -293,17 +287,11 @@ struct HfFields<'a> {
 
 impl HfFields<'_> {
     fn bad(&self, field: &str, expected: &str) -> ModelError {
-        ModelError::Config {
-            file: self.file.into(),
-            field: field.into(),
-            expected: expected.into(),
-        }
+        ModelError::Config { file: self.file.into(), field: field.into(), expected: expected.into() }
     }
 
     fn get(&self, field: &str, expected: &str) -> Result<&Value, ModelError> {
-        self.obj
-            .get(field)
-            .ok_or_else(|| self.bad(field, &format!("{expected} (field is missing)")))
+        self.obj.get(field).ok_or_else(|| self.bad(field, &format!("{expected} (field is missing)")))
     }
 
     fn string(&self, field: &str) -> Result<String, ModelError> {
@@ -313,9 +301,7 @@ impl HfFields<'_> {
 
     fn usize(&self, field: &str) -> Result<usize, ModelError> {
         let v = self.get(field, "a non-negative integer")?;
-        v.as_u64()
-            .map(|x| x as usize)
-            .ok_or_else(|| self.bad(field, &format!("a non-negative integer, got {v}")))
+        v.as_u64().map(|x| x as usize).ok_or_else(|| self.bad(field, &format!("a non-negative integer, got {v}")))
     }
 
     fn f64(&self, field: &str) -> Result<f64, ModelError> {
@@ -333,9 +319,7 @@ impl HfFields<'_> {
     /// `rope_theta` at the top level (transformers 4.x) or inside `rope_parameters` (transformers 5.x).
     fn rope_theta(&self) -> Result<f64, ModelError> {
         if let Some(v) = self.obj.get("rope_parameters").and_then(|p| p.get("rope_theta")) {
-            return v.as_f64().ok_or_else(|| {
-                self.bad("rope_parameters.rope_theta", &format!("a number, got {v}"))
-            });
+            return v.as_f64().ok_or_else(|| self.bad("rope_parameters.rope_theta", &format!("a number, got {v}")));
         }
         self.f64_or("rope_theta", 10_000.0)
     }
@@ -350,29 +334,21 @@ impl HfFields<'_> {
     /// Fields whose presence would change the computation in ways this crate does not implement.
     fn reject_unsupported(&self) -> Result<(), ModelError> {
         if let Some(v) = self.obj.get("rope_scaling").filter(|v| !v.is_null()) {
-            return Err(self.bad(
-                "rope_scaling",
-                &format!("null (RoPE scaling is not implemented; got {v})"),
-            ));
+            return Err(self.bad("rope_scaling", &format!("null (RoPE scaling is not implemented; got {v})")));
         }
-        if let Some(v) = self.obj.get("rope_parameters").and_then(|v| v.get("rope_type")) {
-            if v != "default" {
-                return Err(self.bad(
-                    "rope_parameters.rope_type",
-                    &format!("\"default\" (RoPE scaling is not implemented; got {v})"),
-                ));
-            }
+        if let Some(v) = self.obj.get("rope_parameters").and_then(|v| v.get("rope_type"))
+            && v != "default"
+        {
+            return Err(self
+                .bad("rope_parameters.rope_type", &format!("\"default\" (RoPE scaling is not implemented; got {v})")));
         }
-        if let Some(act) = self.obj.get("hidden_act") {
-            if act != "silu" {
-                return Err(self.bad("hidden_act", &format!("\"silu\", got {act}")));
-            }
+        if let Some(act) = self.obj.get("hidden_act")
+            && act != "silu"
+        {
+            return Err(self.bad("hidden_act", &format!("\"silu\", got {act}")));
         }
         if self.bool_or("use_sliding_window", false)? {
-            return Err(self.bad(
-                "use_sliding_window",
-                "false (sliding-window attention is not implemented)",
-            ));
+            return Err(self.bad("use_sliding_window", "false (sliding-window attention is not implemented)"));
         }
         if self.bool_or("mlp_bias", false)? {
             return Err(self.bad("mlp_bias", "false (MLP biases are not implemented)"));

@@ -58,9 +58,7 @@ fn not_built(backend: &str) -> ModelError {
     ModelError::Config {
         file: "<command line>".into(),
         field: "--device".into(),
-        expected: format!(
-            "a backend this binary was built with; rebuild with `--features {backend}` to use {backend}"
-        ),
+        expected: format!("a backend this binary was built with; rebuild with `--features {backend}` to use {backend}"),
     }
 }
 

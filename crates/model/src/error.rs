@@ -55,9 +55,6 @@ pub enum ModelError {
 impl ModelError {
     /// An I/O error on `path`.
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        ModelError::Io {
-            path: path.display().to_string(),
-            source,
-        }
+        ModelError::Io { path: path.display().to_string(), source }
     }
 }

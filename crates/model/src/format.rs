@@ -63,9 +63,7 @@ impl TextFormat {
 
     /// The full document input.
     pub fn document(&self, text: &str) -> String {
-        self.document_template
-            .replace("{instruction}", &self.document_instruction)
-            .replace("{text}", text)
+        self.document_template.replace("{instruction}", &self.document_instruction).replace("{text}", text)
     }
 
     /// The generation prompt of a query (everything before the reasoning).
@@ -95,10 +93,7 @@ mod tests {
 
     #[test]
     fn templates_must_end_with_the_embedding_token() {
-        let f = TextFormat {
-            document_template: "{instruction}{text}".into(),
-            ..TextFormat::default()
-        };
+        let f = TextFormat { document_template: "{instruction}{text}".into(), ..TextFormat::default() };
         let err = f.validate().unwrap_err().to_string();
         assert!(err.contains("format.document_template"), "{err}");
     }

@@ -40,24 +40,14 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            max_new_tokens: 64,
-            stop_at_eos: true,
-        }
+        Self { temperature: 1.0, top_k: 0, top_p: 1.0, max_new_tokens: 64, stop_at_eos: true }
     }
 }
 
 impl SamplingParams {
     /// Greedy decoding of up to `max_new_tokens`.
     pub fn greedy(max_new_tokens: usize) -> Self {
-        Self {
-            temperature: 0.0,
-            max_new_tokens,
-            ..Self::default()
-        }
+        Self { temperature: 0.0, max_new_tokens, ..Self::default() }
     }
 }
 
@@ -147,9 +137,8 @@ impl CausalLm {
             )));
         }
         let mut cache = KvCache::new(&model.config, n, capacity, &device);
-        let mut key_valid: Vec<Vec<bool>> = (0..n)
-            .map(|r| prefill.valid[r * prefill.seq_len..(r + 1) * prefill.seq_len].to_vec())
-            .collect();
+        let mut key_valid: Vec<Vec<bool>> =
+            (0..n).map(|r| prefill.valid[r * prefill.seq_len..(r + 1) * prefill.seq_len].to_vec()).collect();
         let mut next_pos: Vec<usize> = rows.iter().map(Vec::len).collect();
 
         let rope = RopeTables::new(
@@ -343,10 +332,7 @@ mod tests {
     #[test]
     fn top_k_one_is_greedy_and_sampling_is_seeded() {
         let logits = [0.1, 0.5, 3.0, 0.2];
-        let params = SamplingParams {
-            top_k: 1,
-            ..SamplingParams::default()
-        };
+        let params = SamplingParams { top_k: 1, ..SamplingParams::default() };
         for s in 0..5 {
             let (tok, _, slp) = sample(&logits, &params, &mut stream(s, &[]));
             assert_eq!(tok, 2);
@@ -369,10 +355,7 @@ mod tests {
     #[test]
     fn top_p_keeps_the_smallest_sufficient_prefix() {
         let logits = [(0.5f32).ln(), (0.3f32).ln(), (0.2f32).ln()];
-        let params = SamplingParams {
-            top_p: 0.7,
-            ..SamplingParams::default()
-        };
+        let params = SamplingParams { top_p: 0.7, ..SamplingParams::default() };
         let mut rng = stream(1, &[]);
         for _ in 0..200 {
             let (tok, policy, sampled) = sample(&logits, &params, &mut rng);

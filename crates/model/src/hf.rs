@@ -21,6 +21,9 @@ use crate::params::transpose_host;
 use crate::tokenizer::TextTokenizer;
 use crate::weights::CheckpointWeights;
 
+/// Host tensors by HF name: shape and row-major f32 values.
+pub type HostTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// A model loaded from a HF directory, with what export needs to write it back.
 #[derive(Debug, Clone)]
 pub struct LoadedModel {
@@ -55,12 +58,7 @@ pub fn load_dir(dir: &Path, emb_token: &str, device: &Device) -> Result<LoadedMo
     let weights = CheckpointWeights::open_dir(dir)?;
     let (model, unused) = CausalLm::build(config, Box::new(weights), device)?;
     let model = model.resize_vocab(tokenizer.emb_id as usize + 1);
-    Ok(LoadedModel {
-        model,
-        tokenizer,
-        hf_config,
-        unused,
-    })
+    Ok(LoadedModel { model, tokenizer, hf_config, unused })
 }
 
 /// One parameter by its HF name.
@@ -100,21 +98,14 @@ impl ModuleVisitor for NameVisitor {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let name = self.stack.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(".");
-        let is_linear_weight = self
-            .stack
-            .last()
-            .is_some_and(|(n, container)| n == "weight" && container == "Struct:Linear");
-        self.out.push(NamedParam {
-            name,
-            id: param.id,
-            shape: param.shape().dims::<D>().to_vec(),
-            is_linear_weight,
-        });
+        let is_linear_weight =
+            self.stack.last().is_some_and(|(n, container)| n == "weight" && container == "Struct:Linear");
+        self.out.push(NamedParam { name, id: param.id, shape: param.shape().dims::<D>().to_vec(), is_linear_weight });
     }
 }
 
 /// Host copies of every parameter in HF layout: name → (shape, f32 values).
-pub fn hf_tensors(model: &CausalLm) -> Result<BTreeMap<String, (Vec<usize>, Vec<f32>)>, ModelError> {
+pub fn hf_tensors(model: &CausalLm) -> Result<HostTensors, ModelError> {
     let mut visitor = HostVisitor::default();
     model.visit(&mut visitor);
     if let Some(e) = visitor.error {
@@ -126,7 +117,7 @@ pub fn hf_tensors(model: &CausalLm) -> Result<BTreeMap<String, (Vec<usize>, Vec<
 #[derive(Default)]
 struct HostVisitor {
     names: NameVisitor,
-    out: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    out: HostTensors,
     error: Option<ModelError>,
 }
 
@@ -160,7 +151,7 @@ impl ModuleVisitor for HostVisitor {
 }
 
 /// Writes `tensors` as one f32 safetensors file, atomically (temporary file, then rename).
-pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Result<(), ModelError> {
+pub fn write_safetensors(path: &Path, tensors: &HostTensors) -> Result<(), ModelError> {
     let bytes: Vec<(&String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(name, (shape, values))| {
@@ -173,17 +164,12 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, (Vec<usize>, Ve
         .map(|(name, shape, raw)| {
             TensorView::new(Dtype::F32, shape.clone(), raw)
                 .map(|v| (name.to_string(), v))
-                .map_err(|e| ModelError::Safetensors {
-                    file: path.display().to_string(),
-                    reason: e.to_string(),
-                })
+                .map_err(|e| ModelError::Safetensors { file: path.display().to_string(), reason: e.to_string() })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
-    let data = safetensors::serialize(views, metadata).map_err(|e| ModelError::Safetensors {
-        file: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    let data = safetensors::serialize(views, metadata)
+        .map_err(|e| ModelError::Safetensors { file: path.display().to_string(), reason: e.to_string() })?;
     write_atomic(path, &data)
 }
 
@@ -243,10 +229,7 @@ fn write_sentence_transformers(
         {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
     ]);
     write_json(&dir.join("modules.json"), &modules)?;
-    write_json(
-        &dir.join("sentence_bert_config.json"),
-        &json!({"max_seq_length": 8192, "do_lower_case": false}),
-    )?;
+    write_json(&dir.join("sentence_bert_config.json"), &json!({"max_seq_length": 8192, "do_lower_case": false}))?;
     let pooling_dir = dir.join("1_Pooling");
     std::fs::create_dir_all(&pooling_dir).map_err(|e| ModelError::io(&pooling_dir, e))?;
     let normalize_dir = dir.join("2_Normalize");

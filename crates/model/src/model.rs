@@ -64,19 +64,8 @@ impl CausalLm {
         let norm = RmsNorm::build(src, "model.norm", h, config.rms_norm_eps, device);
         let lm_head = (!config.tie_word_embeddings).then(|| linear(src, "lm_head", h, v, false, device));
         let unused = source.finish()?;
-        let model = DecoderModel {
-            embed_tokens,
-            layers,
-            norm,
-        };
-        Ok((
-            Self {
-                model,
-                lm_head,
-                config,
-            },
-            unused,
-        ))
+        let model = DecoderModel { embed_tokens, layers, norm };
+        Ok((Self { model, lm_head, config }, unused))
     }
 
     /// A freshly initialised model (HF conventions: normal(0, 0.02) matrices, unit norms, zero biases).
@@ -154,10 +143,8 @@ impl CausalLm {
         let logits = self.logits(hidden.narrow(1, 0, t - 1));
         let logits = if temperature > 0.0 && temperature != 1.0 { logits / temperature as f64 } else { logits };
         let logp = log_softmax(logits, 2);
-        let targets: Vec<i64> = (0..b)
-            .flat_map(|r| (1..t).map(move |c| (r, c)))
-            .map(|(r, c)| batch.ids[r * t + c] as i64)
-            .collect();
+        let targets: Vec<i64> =
+            (0..b).flat_map(|r| (1..t).map(move |c| (r, c))).map(|(r, c)| batch.ids[r * t + c] as i64).collect();
         let targets: Tensor<3, Int> = Tensor::from_data(TensorData::new(targets, [b, t - 1, 1]), &self.device());
         logp.gather(2, targets).reshape([b, t - 1])
     }

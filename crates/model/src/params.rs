@@ -67,7 +67,5 @@ pub(crate) fn embedding(
     device: &Device,
 ) -> Embedding {
     let weight = source.take(name, &[vocab, hidden], Init::Normal);
-    Embedding {
-        weight: matrix(name, weight, vocab, hidden, device),
-    }
+    Embedding { weight: matrix(name, weight, vocab, hidden, device) }
 }

@@ -9,7 +9,7 @@ pub type SeededRng = ChaCha8Rng;
 
 /// Mixes `parts` into `seed` with SplitMix64 steps; different paths give independent seeds.
 pub fn derive_seed(seed: u64, parts: &[u64]) -> u64 {
-    let mut state = splitmix64(seed ^ 0x5EED_0F_7E1A);
+    let mut state = splitmix64(seed ^ 0x005E_ED0F_7E1A);
     for &p in parts {
         state = splitmix64(state ^ splitmix64(p.wrapping_add(0x9E37_79B9_7F4A_7C15)));
     }

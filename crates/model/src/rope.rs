@@ -17,9 +17,8 @@ impl RopeTables {
     /// Tables for `positions` (row-major `[batch, seq]`), computed in f32 as HF does.
     pub fn new(positions: &[usize], batch: usize, seq: usize, head_dim: usize, theta: f64, device: &Device) -> Self {
         let half = head_dim / 2;
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
-            .collect();
+        let inv_freq: Vec<f32> =
+            (0..half).map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32)).collect();
         let mut cos = Vec::with_capacity(positions.len() * head_dim);
         let mut sin = Vec::with_capacity(positions.len() * head_dim);
         for &p in positions {

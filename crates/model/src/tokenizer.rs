@@ -48,10 +48,7 @@ impl std::fmt::Debug for TextTokenizer {
 impl TextTokenizer {
     /// Loads `tokenizer.json`, registering `emb_token` as a special token if it is not one already.
     pub fn from_file(path: &Path, emb_token: &str) -> Result<Self, ModelError> {
-        let err = |reason: String| ModelError::Tokenizer {
-            file: path.display().to_string(),
-            reason,
-        };
+        let err = |reason: String| ModelError::Tokenizer { file: path.display().to_string(), reason };
         if !path.is_file() {
             return Err(err("file not found (expected a HF tokenizer.json)".into()));
         }
@@ -70,10 +67,7 @@ impl TextTokenizer {
         let added_emb_token = inner.token_to_id(emb_token).is_none();
         if added_emb_token {
             inner.add_special_tokens([AddedToken::from(emb_token.to_string(), true)]).map_err(|e| {
-                ModelError::Tokenizer {
-                    file: source.into(),
-                    reason: format!("cannot add {emb_token:?}: {e}"),
-                }
+                ModelError::Tokenizer { file: source.into(), reason: format!("cannot add {emb_token:?}: {e}") }
             })?;
         }
         let emb_id = inner.token_to_id(emb_token).ok_or_else(|| ModelError::Tokenizer {
@@ -83,15 +77,7 @@ impl TextTokenizer {
         let find = |candidates: &[&str]| candidates.iter().find_map(|t| inner.token_to_id(t));
         let eos_id = find(EOS_CANDIDATES);
         let pad_id = find(PAD_CANDIDATES).or(eos_id).unwrap_or(0);
-        Ok(Self {
-            inner,
-            source: source.into(),
-            emb_token: emb_token.into(),
-            emb_id,
-            pad_id,
-            eos_id,
-            added_emb_token,
-        })
+        Ok(Self { inner, source: source.into(), emb_token: emb_token.into(), emb_id, pad_id, eos_id, added_emb_token })
     }
 
     /// Number of ids the tokenizer can produce (added tokens included).
@@ -101,21 +87,17 @@ impl TextTokenizer {
 
     /// Token ids of `text`, without any template tokens (the text formats say exactly what is encoded).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
-        self.inner
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| ModelError::Tokenizer {
-                file: self.source.clone(),
-                reason: format!("cannot encode text: {e}"),
-            })
+        self.inner.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| ModelError::Tokenizer {
+            file: self.source.clone(),
+            reason: format!("cannot encode text: {e}"),
+        })
     }
 
     /// Text of `ids`; special tokens are kept when `keep_special` is set.
     pub fn decode(&self, ids: &[u32], keep_special: bool) -> Result<String, ModelError> {
-        self.inner.decode(ids, !keep_special).map_err(|e| ModelError::Tokenizer {
-            file: self.source.clone(),
-            reason: format!("cannot decode ids: {e}"),
-        })
+        self.inner
+            .decode(ids, !keep_special)
+            .map_err(|e| ModelError::Tokenizer { file: self.source.clone(), reason: format!("cannot decode ids: {e}") })
     }
 
     /// Writes the tokenizer (with the embedding token) as `tokenizer.json`.

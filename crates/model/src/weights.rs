@@ -44,10 +44,7 @@ pub struct RandomWeights {
 impl RandomWeights {
     /// A source seeded with `seed`; `std` is HF's `initializer_range` (0.02 for Qwen3 and Llama).
     pub fn new(seed: u64, std: f32) -> Self {
-        Self {
-            rng: stream(seed, &[0x1A17]),
-            std,
-        }
+        Self { rng: stream(seed, &[0x1A17]), std }
     }
 
     fn normal(&mut self) -> f32 {
@@ -118,16 +115,10 @@ impl CheckpointWeights {
         let mut entries = BTreeMap::new();
         for (file_index, path) in paths.iter().enumerate() {
             let bytes = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
-            let parsed = SafeTensors::deserialize(&bytes).map_err(|e| ModelError::Safetensors {
-                file: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let parsed = SafeTensors::deserialize(&bytes)
+                .map_err(|e| ModelError::Safetensors { file: path.display().to_string(), reason: e.to_string() })?;
             for (name, view) in parsed.tensors() {
-                let entry = Entry {
-                    file: file_index,
-                    dtype: view.dtype(),
-                    shape: view.shape().to_vec(),
-                };
+                let entry = Entry { file: file_index, dtype: view.dtype(), shape: view.shape().to_vec() };
                 if entries.insert(name.clone(), entry).is_some() {
                     return Err(ModelError::Checkpoint {
                         file: path.display().to_string(),
@@ -137,13 +128,7 @@ impl CheckpointWeights {
             }
             files.push((path.clone(), bytes));
         }
-        Ok(Self {
-            origin: origin.into(),
-            files,
-            entries,
-            used: BTreeSet::new(),
-            problems: Vec::new(),
-        })
+        Ok(Self { origin: origin.into(), files, entries, used: BTreeSet::new(), problems: Vec::new() })
     }
 
     /// Names of all tensors in the checkpoint.
@@ -158,18 +143,11 @@ impl CheckpointWeights {
         let raw = view.data();
         let out = match entry.dtype {
             Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-            Dtype::F64 => raw
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")) as f32)
-                .collect(),
-            Dtype::BF16 => raw
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::F16 => raw
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
+            Dtype::F64 => {
+                raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")) as f32).collect()
+            }
+            Dtype::BF16 => raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+            Dtype::F16 => raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             other => {
                 return Err(format!(
                     "tensor `{name}` in {}: dtype {other:?} is not supported (expected f32, f16, bf16 or f64)",
@@ -189,10 +167,7 @@ impl WeightSource for CheckpointWeights {
             return zeros();
         };
         if entry.shape != shape {
-            self.problems.push(format!(
-                "  tensor `{name}` has shape {:?}, expected {shape:?}",
-                entry.shape
-            ));
+            self.problems.push(format!("  tensor `{name}` has shape {:?}, expected {shape:?}", entry.shape));
             return zeros();
         }
         self.used.insert(name.to_string());
@@ -211,17 +186,9 @@ impl WeightSource for CheckpointWeights {
 
     fn finish(self: Box<Self>) -> Result<Vec<String>, ModelError> {
         if !self.problems.is_empty() {
-            return Err(ModelError::Checkpoint {
-                file: self.origin,
-                problems: self.problems.join("\n"),
-            });
+            return Err(ModelError::Checkpoint { file: self.origin, problems: self.problems.join("\n") });
         }
-        Ok(self
-            .entries
-            .keys()
-            .filter(|k| !self.used.contains(*k))
-            .cloned()
-            .collect())
+        Ok(self.entries.keys().filter(|k| !self.used.contains(*k)).cloned().collect())
     }
 }
 
@@ -233,8 +200,7 @@ fn shard_files(index: &Path) -> Result<Vec<PathBuf>, ModelError> {
         field: "weight_map".into(),
         expected: expected.into(),
     };
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| bad(&format!("valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&format!("valid JSON: {e}")))?;
     let map = value
         .get("weight_map")
         .and_then(|m| m.as_object())

@@ -77,10 +77,7 @@ fn hidden_states_and_logits_match_transformers() {
 
         let (dims, logits) = host(loaded.model.logits(hidden));
         let hf_vocab = exp["logits"].0[2];
-        let ours: Vec<f64> = logits
-            .chunks(dims[2])
-            .flat_map(|row| row[..hf_vocab].iter().map(|&x| x as f64))
-            .collect();
+        let ours: Vec<f64> = logits.chunks(dims[2]).flat_map(|row| row[..hf_vocab].iter().map(|&x| x as f64)).collect();
         let err = max_abs_diff(ours.into_iter(), exp["logits"].1.iter().copied());
         assert!(err <= 1e-4, "{name}: logits differ by {err}");
     }
@@ -124,15 +121,9 @@ fn greedy_generation_matches_transformers_token_for_token() {
         let exp = expected(name);
         let prompts = vec![rows_of(&exp["gen_prompt_0"]).remove(0), rows_of(&exp["gen_prompt_1"]).remove(0)];
         let outputs = [rows_of(&exp["gen_output_0"]).remove(0), rows_of(&exp["gen_output_1"]).remove(0)];
-        let stop = StopTokens {
-            emb_id: loaded.tokenizer.emb_id,
-            eos_id: None,
-            pad_id: loaded.tokenizer.pad_id,
-        };
-        let rollouts = loaded
-            .model
-            .generate(&prompts, 1, &SamplingParams::greedy(12), stop, &mut rng::stream(0, &[]))
-            .unwrap();
+        let stop = StopTokens { emb_id: loaded.tokenizer.emb_id, eos_id: None, pad_id: loaded.tokenizer.pad_id };
+        let rollouts =
+            loaded.model.generate(&prompts, 1, &SamplingParams::greedy(12), stop, &mut rng::stream(0, &[])).unwrap();
         for (i, r) in rollouts.iter().enumerate() {
             let hf_new = &outputs[i][prompts[i].len()..];
             let n = r.policy_logprobs.len();
@@ -150,16 +141,8 @@ fn kv_cache_decoding_equals_full_recomputation() {
     let model = &loaded.model;
     let tok = &loaded.tokenizer;
     let prompts = vec![vec![5, 9, 17], vec![3, 4, 5, 6, 7, 8, 9], vec![11]];
-    let params = SamplingParams {
-        temperature: 0.9,
-        max_new_tokens: 6,
-        ..SamplingParams::default()
-    };
-    let stop = StopTokens {
-        emb_id: tok.emb_id,
-        eos_id: tok.eos_id,
-        pad_id: tok.pad_id,
-    };
+    let params = SamplingParams { temperature: 0.9, max_new_tokens: 6, ..SamplingParams::default() };
+    let stop = StopTokens { emb_id: tok.emb_id, eos_id: tok.eos_id, pad_id: tok.pad_id };
     let rollouts = model.generate(&prompts, 2, &params, stop, &mut rng::stream(3, &[])).unwrap();
     assert_eq!(rollouts.len(), 6);
     for r in &rollouts {
@@ -230,14 +213,8 @@ fn export_then_load_gives_identical_tensors() {
     for name in FIXTURES {
         let loaded = load(name);
         let dir = tempdir(name);
-        model::export_dir(
-            &dir,
-            &loaded.model,
-            &loaded.tokenizer,
-            Some(&loaded.hf_config),
-            &TextFormat::default(),
-        )
-        .unwrap();
+        model::export_dir(&dir, &loaded.model, &loaded.tokenizer, Some(&loaded.hf_config), &TextFormat::default())
+            .unwrap();
         let again = load_dir(&dir, "<embtoken>", &Device::flex()).unwrap();
         assert!(!again.tokenizer.added_emb_token, "export must carry the embedding token");
         assert_eq!(again.model.config, loaded.model.config);
@@ -260,10 +237,9 @@ fn checkpoint_problems_name_every_tensor() {
 
 #[test]
 fn unsupported_config_fields_are_errors() {
-    let base: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture_dir("llama_gqa_tied_bf16").join("config.json")).unwrap(),
-    )
-    .unwrap();
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_dir("llama_gqa_tied_bf16").join("config.json")).unwrap())
+            .unwrap();
     let with = |k: &str, v: serde_json::Value| {
         let mut c = base.clone();
         c[k] = v;

@@ -94,8 +94,12 @@ impl WriteArgs {
 /// Runs a data subcommand.
 pub fn run(command: &DataCommand) -> anyhow::Result<()> {
     match command {
-        DataCommand::Inspect { shards } => print!("{}", data::tools::inspect::inspect(shards, &ColumnNames::default())?),
-        DataCommand::ImportBeir { dir, split, out, write } => print!("{}", import_beir(dir, split, out, &write.options())?),
+        DataCommand::Inspect { shards } => {
+            print!("{}", data::tools::inspect::inspect(shards, &ColumnNames::default())?)
+        }
+        DataCommand::ImportBeir { dir, split, out, write } => {
+            print!("{}", import_beir(dir, split, out, &write.options())?)
+        }
         DataCommand::ImportBright { examples, documents, task, out, write } => {
             print!("{}", import_bright(examples, documents, out, task.as_deref(), &write.options())?)
         }
@@ -108,7 +112,12 @@ pub fn run(command: &DataCommand) -> anyhow::Result<()> {
             let source = TextSource::Corpus { shards: ShardSet::open(corpus)?, columns: Box::default() };
             let config = TokenizerTrainConfig { vocab_size: *vocab_size, ..TokenizerTrainConfig::default() };
             let trained = train_tokenizer(&source, &config, out)?;
-            println!("wrote {} (vocabulary {}, from {} texts)", trained.path.display(), trained.vocab_size, trained.sequences);
+            println!(
+                "wrote {} (vocabulary {}, from {} texts)",
+                trained.path.display(),
+                trained.vocab_size,
+                trained.sequences
+            );
         }
     }
     Ok(())

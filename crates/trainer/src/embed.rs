@@ -93,10 +93,8 @@ pub fn embed_texts(
     max_tokens: usize,
     progress: bool,
 ) -> anyhow::Result<Vec<f32>> {
-    let encoded: Vec<Vec<u32>> = inputs
-        .iter()
-        .map(|t| encode_with_emb_tail(tokenizer, t, max_tokens))
-        .collect::<Result<_, _>>()?;
+    let encoded: Vec<Vec<u32>> =
+        inputs.iter().map(|t| encode_with_emb_tail(tokenizer, t, max_tokens)).collect::<Result<_, _>>()?;
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
     let dim = model.config.hidden_size;
@@ -143,8 +141,8 @@ pub fn read_texts(path: &Path, column: &str) -> anyhow::Result<Vec<String>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not a JSON object", path.display(), i + 1))?;
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: not a JSON object", path.display(), i + 1))?;
         match value.get(column).and_then(|v| v.as_str()) {
             Some(t) if !t.is_empty() => out.push(t.to_string()),
             _ => bail!("{}:{}: field `{column}` is missing, empty or not a string", path.display(), i + 1),

@@ -88,7 +88,14 @@ fn run_training(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let summaries = train(&recipe, &resolved, resume)?;
     for s in summaries {
-        println!("{}: {} steps, final loss {:.4}, {:.1}s → {}", s.name, s.steps, s.final_loss, s.seconds, s.export.display());
+        println!(
+            "{}: {} steps, final loss {:.4}, {:.1}s → {}",
+            s.name,
+            s.steps,
+            s.final_loss,
+            s.seconds,
+            s.export.display()
+        );
     }
     Ok(())
 }

@@ -16,12 +16,7 @@ pub fn open(spec: &ModelSpec, format: &TextFormat, device: &Device) -> anyhow::R
             let tokenizer = TextTokenizer::from_file(&spec.tokenizer, &format.emb_token)?;
             let config = ModelConfig::preset(&spec.preset, tokenizer.vocab_size())?;
             let model = CausalLm::init_random(config.clone(), spec.init_seed, device)?;
-            Ok(LoadedModel {
-                model,
-                tokenizer,
-                hf_config: config.to_hf_json(None),
-                unused: Vec::new(),
-            })
+            Ok(LoadedModel { model, tokenizer, hf_config: config.to_hf_json(None), unused: Vec::new() })
         }
     }
 }

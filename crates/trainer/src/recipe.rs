@@ -100,12 +100,7 @@ pub struct ModelSpec {
 
 impl Default for ModelSpec {
     fn default() -> Self {
-        Self {
-            path: None,
-            preset: "tiny".into(),
-            tokenizer: PathBuf::from("data/tokenizer.json"),
-            init_seed: 0,
-        }
+        Self { path: None, preset: "tiny".into(), tokenizer: PathBuf::from("data/tokenizer.json"), init_seed: 0 }
     }
 }
 
@@ -289,11 +284,7 @@ pub struct TokenLimits {
 
 impl Default for TokenLimits {
     fn default() -> Self {
-        Self {
-            query: 64,
-            reasoning: 64,
-            document: 128,
-        }
+        Self { query: 64, reasoning: 64, document: 128 }
     }
 }
 
@@ -409,11 +400,7 @@ impl Recipe {
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self, file: &str) -> Result<(), RecipeError> {
-        let err = |key: String, message: String| RecipeError {
-            file: file.into(),
-            key,
-            message,
-        };
+        let err = |key: String, message: String| RecipeError { file: file.into(), key, message };
         let positive = |key: &str, v: usize| {
             if v == 0 { Err(err(key.into(), "must be at least 1".into())) } else { Ok(()) }
         };
@@ -433,10 +420,15 @@ impl Recipe {
         positive("data.prefetch", self.data.prefetch)?;
         match &self.model.path {
             Some(p) if !p.join("config.json").is_file() => {
-                return Err(err(
-                    "model.path".into(),
-                    format!("{} is not a HF model directory (no config.json)", p.display()),
-                ));
+                let hint = if p.exists() {
+                    "it has no config.json, so it is not a HF model directory".to_string()
+                } else {
+                    "it does not exist; if it is an earlier stage's export (`<run>/<stage>/final`), run that stage's \
+                     recipe first (e.g. `cargo run --release -p trainer -- --recipe stage1_warmup.toml`) or run \
+                     `curriculum.toml`"
+                        .to_string()
+                };
+                return Err(err("model.path".into(), format!("{}: {hint}", p.display())));
             }
             Some(_) => {}
             None => {
@@ -455,6 +447,11 @@ impl Recipe {
             }
         }
         self.format.validate().map_err(|e| err("format".into(), e.to_string()))?;
+        check_paths(&self.data.corpus, "data.corpus", &err)?;
+        for (i, e) in self.eval.iter().enumerate() {
+            check_paths(&e.queries, &format!("eval[{i}].queries"), &err)?;
+            check_paths(&e.qrels, &format!("eval[{i}].qrels"), &err)?;
+        }
         if self.stage.is_empty() {
             return Err(err("stage".into(), "at least one [[stage]] is required".into()));
         }
@@ -466,19 +463,20 @@ impl Recipe {
             if s.train.is_empty() {
                 return Err(err(key("train"), "at least one training shard is required".into()));
             }
+            check_paths(&s.train, &key("train"), &err)?;
             if !(s.optim.lr > 0.0 && s.optim.lr < 1.0) {
                 return Err(err(key("optim.lr"), format!("must be in (0, 1), got {}", s.optim.lr)));
             }
             if !(0.0..=1.0).contains(&s.optim.min_lr_ratio) {
                 return Err(err(key("optim.min_lr_ratio"), "must be in [0, 1]".into()));
             }
-            if !(s.optim.eps > 0.0) {
+            if s.optim.eps.is_nan() || s.optim.eps <= 0.0 {
                 return Err(err(key("optim.eps"), "must be positive".into()));
             }
             if s.optim.max_grad_norm < 0.0 || s.optim.weight_decay < 0.0 {
                 return Err(err(key("optim"), "max_grad_norm and weight_decay must be non-negative".into()));
             }
-            if !(s.loss.temperature > 0.0) {
+            if s.loss.temperature.is_nan() || s.loss.temperature <= 0.0 {
                 return Err(err(key("loss.temperature"), format!("must be positive, got {}", s.loss.temperature)));
             }
             let (sft, nce) = (s.loss.sft_weight(s.kind), s.loss.infonce_weight(s.kind));
@@ -497,6 +495,17 @@ impl Recipe {
         }
         Ok(())
     }
+}
+
+/// Each entry of `patterns` must exist unless it is a glob (globs are checked when the data is opened).
+fn check_paths(patterns: &[String], key: &str, err: &dyn Fn(String, String) -> RecipeError) -> Result<(), RecipeError> {
+    for p in patterns {
+        let is_glob = p.contains(['*', '?', '[']);
+        if !is_glob && !Path::new(p).exists() {
+            return Err(err(key.into(), format!("{p} does not exist")));
+        }
+    }
+    Ok(())
 }
 
 /// `recipes/NAME` when `path` does not exist as given and has no directory part.

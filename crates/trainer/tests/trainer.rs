@@ -20,8 +20,12 @@ fn fixture(name: &str) -> Value {
 }
 
 fn matrix(v: &Value, device: &Device) -> Tensor<2> {
-    let rows: Vec<Vec<f32>> =
-        v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()).collect();
+    let rows: Vec<Vec<f32>> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+        .collect();
     let (n, d) = (rows.len(), rows[0].len());
     Tensor::from_data(TensorData::new(rows.concat(), [n, d]), device)
 }
@@ -110,4 +114,329 @@ fn metrics_match_pytrec_eval() {
     close(m.ndcg_10, &w["ndcg_cut_10"], "mean ndcg@10");
     close(m.recall_10, &w["recall_10"], "mean recall@10");
     close(m.mrr, &w["recip_rank"], "mean mrr");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Recipes, GradCache, training runs and exact resume.
+
+use trainer::recipe::Recipe;
+
+/// A small two-stage recipe on the embedded dataset, with absolute paths.
+fn small_recipe(output: &Path, warmup_steps: usize, contrastive_steps: usize) -> String {
+    let r = root();
+    let d = |f: &str| r.join("data").join(f).display().to_string();
+    format!(
+        r#"
+[run]
+name = "test"
+output = "{out}"
+checkpoint_every = 2
+keep_last = 2
+
+[model]
+preset = "tiny"
+tokenizer = "{tok}"
+
+[data]
+corpus = ["{corpus}"]
+
+[[stage]]
+name = "warmup"
+kind = "warmup"
+train = ["{warm}"]
+steps = {warmup_steps}
+batch_size = 4
+[stage.optim]
+lr = 3e-3
+warmup_steps = 2
+[stage.limits]
+query = 40
+reasoning = 32
+document = 64
+
+[[stage]]
+name = "contrastive"
+kind = "contrastive"
+train = ["{con}"]
+steps = {contrastive_steps}
+batch_size = 4
+grad_accum = 2
+[stage.optim]
+lr = 3e-3
+warmup_steps = 2
+[stage.limits]
+query = 40
+reasoning = 32
+document = 64
+[stage.loss]
+hard_negatives = 2
+"#,
+        out = output.display(),
+        tok = d("tokenizer.json"),
+        corpus = d("corpus.parquet"),
+        warm = d("train_warmup.parquet"),
+        con = d("train_contrastive.parquet"),
+    )
+}
+
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("trainer-test-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn recipe_errors_name_the_file_the_key_and_what_is_allowed() {
+    let out = scratch("recipe");
+    let good = small_recipe(&out, 2, 2);
+    assert!(Recipe::parse(&good, "good.toml", &[]).is_ok());
+    let cases: Vec<(String, &[&str], &str)> = vec![
+        (good.replace("keep_last = 2", "keep_last = 2\nkeep_lst = 3"), &[], "unknown field `keep_lst`"),
+        (good.replace("batch_size = 4", "batch_size = \"four\""), &[], "invalid type"),
+        (good.clone(), &["stage.0.optim.lr=0"], "stage[0].optim.lr"),
+        (good.clone(), &["stage.1.batch_size=0"], "stage[1].batch_size"),
+        (good.clone(), &["data.corpus=[\"/nonexistent/corpus.parquet\"]"], "data.corpus"),
+        (good.clone(), &["model.preset=\"huge\""], "model.preset"),
+        (good.clone(), &["stage.1.loss.temperature=-1"], "stage[1].loss.temperature"),
+        (good.clone(), &["run.device=\"tpu\""], "run.device"),
+    ];
+    for (text, sets, want) in cases {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let err = Recipe::parse(&text, "bad.toml", &sets).unwrap_err().to_string();
+        assert!(err.starts_with("bad.toml: "), "{err}");
+        assert!(err.contains(want), "expected {want:?} in: {err}");
+    }
+    let err = Recipe::load(Path::new("no_such_recipe.toml"), &[]).unwrap_err().to_string();
+    assert!(err.contains("no_such_recipe.toml") && err.contains("recipes/"), "{err}");
+}
+
+fn synthetic_examples(emb: u32) -> Vec<trainer::stages::example::Example> {
+    use trainer::stages::example::{Doc, Example};
+    let doc = |id: &str, seed: u32, len: u32| Doc {
+        id: id.into(),
+        tokens: (0..len).map(|i| 3 + (seed * 7 + i * 5) % 60).chain([emb]).collect(),
+    };
+    (0..4u32)
+        .map(|i| Example {
+            query_id: format!("q{i}"),
+            prompt: (0..3 + i).map(|t| 3 + (i * 11 + t * 3) % 60).collect(),
+            reasoning: (0..2 + i % 2).map(|t| 3 + (i * 13 + t) % 60).collect(),
+            positive: Some(doc(&format!("p{i}"), i, 4 + i)),
+            negatives: (0..i % 3).map(|k| doc(&format!("n{i}{k}"), 10 + i + k, 3 + k)).collect(),
+            positive_ids: vec![format!("p{i}"), "p0".into()],
+        })
+        .collect()
+}
+
+#[test]
+fn gradcache_gives_the_same_gradients_as_one_graph() {
+    use trainer::recipe::{LossConfig, StageKind};
+    use trainer::stages::gradcache::gradcache_grads;
+    use trainer::stages::objective::Objective;
+    use trainer::stages::single_graph_grads;
+
+    let device = Device::flex().autodiff();
+    let vocab = 64;
+    let config = model::ModelConfig::preset("tiny", vocab).unwrap();
+    let net = model::CausalLm::init_random(config, 5, &device).unwrap();
+    let tokenizer = tokenizers::Tokenizer::from_file(root().join("data/tokenizer.json")).unwrap();
+    let mut tok = model::TextTokenizer::from_tokenizer(tokenizer, "data/tokenizer.json", "<embtoken>").unwrap();
+    tok.pad_id = 0;
+    let examples = synthetic_examples(tok.emb_id.min(vocab as u32 - 1));
+    tok.emb_id = tok.emb_id.min(vocab as u32 - 1);
+    let loss = LossConfig { symmetric: true, triplet: 0.5, ..LossConfig::default() };
+    let objective = Objective::new(StageKind::Contrastive, &loss);
+    let params = model::named_params(&net);
+    let (whole, parts, _) = single_graph_grads(&net, &tok, &objective, &examples, 1.0, 2).unwrap();
+    let (cached, cached_parts) = gradcache_grads(&net, &tok, &objective, &examples, 2, 2, &params).unwrap();
+    assert!((parts.infonce - cached_parts.infonce).abs() < 1e-5);
+    let mut compared = 0;
+    for p in &params {
+        let (a, b) = match p.shape.len() {
+            1 => (whole.get::<1>(p.id).map(flat), cached.get::<1>(p.id).map(flat)),
+            _ => (whole.get::<2>(p.id).map(flat), cached.get::<2>(p.id).map(flat)),
+        };
+        let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+        assert_eq!(a.len(), b.len(), "{}", p.name);
+        let err = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(err <= 1e-5, "{}: GradCache gradient differs by {err}", p.name);
+        compared += !a.is_empty() as usize;
+    }
+    assert!(compared > 10, "gradients reached the model");
+}
+
+fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+}
+
+/// (global step → loss) from a run's metrics.jsonl, the last value of a step winning (a resumed run repeats the
+/// steps after its checkpoint).
+fn losses(run: &Path) -> std::collections::BTreeMap<u64, f64> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default();
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        if let Some(loss) = v.get("train/loss").and_then(Value::as_f64) {
+            out.insert(v["step"].as_u64().unwrap(), loss);
+        }
+    }
+    out
+}
+
+#[test]
+fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
+    use trainer::eval::evaluator::{EvalOptions, QueryMode, evaluate};
+    use trainer::train::runner::{Resume, train};
+    let out = scratch("train");
+    let text = small_recipe(&out, 24, 40);
+    let recipe = Recipe::parse(&text, "small.toml", &[]).unwrap();
+    let summaries = train(&recipe, &text, Resume::Fresh).unwrap();
+    assert_eq!(summaries.len(), 2);
+    let l = losses(&out);
+    let mean = |steps: std::ops::RangeInclusive<u64>| steps.clone().map(|s| l[&s]).sum::<f64>() / steps.count() as f64;
+    let (first, last) = (mean(1..=4), mean(21..=24));
+    assert!(last < first * 0.85, "warm-up loss should fall by 15% in 24 steps: {first} → {last}");
+    let (head, tail) = (mean(25..=30), mean(59..=64));
+    assert!(tail < head * 0.85, "contrastive loss should fall by 15% in 40 steps: {head} → {tail}");
+
+    // Retrieval on dev (query-only encoding, so the comparison does not depend on generation).
+    let device = Device::flex();
+    let corpus = data::Corpus::load(
+        &data::ShardSet::open(&[root().join("data/corpus.parquet").display().to_string()]).unwrap(),
+        &data::ColumnNames::default(),
+        data::BadRowPolicy::Error,
+    )
+    .unwrap();
+    let dev = trainer::recipe::EvalSetSpec {
+        queries: vec![root().join("data/dev_queries.parquet").display().to_string()],
+        qrels: vec![root().join("data/dev_qrels.parquet").display().to_string()],
+        ..Default::default()
+    }
+    .load()
+    .unwrap();
+    let options = EvalOptions {
+        mode: QueryMode::Plain,
+        batch_size: 64,
+        max_new_tokens: 0,
+        max_doc_tokens: 64,
+        max_query_tokens: 40,
+        drop_query_id_docs: false,
+    };
+    let ndcg = |dir: &Path| {
+        let m = model::load_dir(dir, "<embtoken>", &device).unwrap();
+        evaluate(&m.model, &m.tokenizer, &recipe.format, &corpus, &dev, &options).unwrap().mean.ndcg_10
+    };
+    let after_warmup = ndcg(&out.join("warmup/final"));
+    let after_contrastive = ndcg(&out.join("contrastive/final"));
+    assert!(
+        after_contrastive > after_warmup + 0.05,
+        "stage 2 should improve dev nDCG@10: {after_warmup:.4} → {after_contrastive:.4}"
+    );
+    let events = std::fs::read_dir(out.join("tensorboard")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(tensorboard_scalars(&events, "train/loss"), 64, "one train/loss event per step");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Counts scalar values tagged `tag` in a TensorBoard event file, checking every record's framing and CRCs.
+fn tensorboard_scalars(path: &Path, tag: &str) -> usize {
+    use trainer::train::tensorboard::masked_crc;
+    let bytes = std::fs::read(path).unwrap();
+    let mut at = 0;
+    let mut count = 0;
+    while at < bytes.len() {
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        assert_eq!(u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()), masked_crc(&bytes[at..at + 8]));
+        let payload = &bytes[at + 12..at + 12 + len];
+        let crc = u32::from_le_bytes(bytes[at + 12 + len..at + 16 + len].try_into().unwrap());
+        assert_eq!(crc, masked_crc(payload), "record CRC");
+        count += payload.windows(tag.len()).filter(|w| *w == tag.as_bytes()).count();
+        at += 16 + len;
+    }
+    count
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_same_losses() {
+    let bin = env!("CARGO_BIN_EXE_trainer");
+    let full = scratch("full");
+    let text = small_recipe(&full, 5, 5);
+    let recipe_file = full.with_extension("toml");
+    std::fs::write(&recipe_file, &text).unwrap();
+    let status = std::process::Command::new(bin)
+        .args(["--recipe", recipe_file.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let want = losses(&full);
+    assert_eq!(want.len(), 10);
+
+    // Kill at a step that leaves a mid-stage checkpoint behind in stage 2 (past the stage boundary).
+    let cut = scratch("cut");
+    let text = small_recipe(&cut, 5, 5);
+    let cut_file = cut.with_extension("toml");
+    std::fs::write(&cut_file, &text).unwrap();
+    let mut child = std::process::Command::new(bin)
+        .args(["--recipe", cut_file.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while losses(&cut).len() < 8 {
+        assert!(std::time::Instant::now() < deadline, "child made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "child finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let status = std::process::Command::new(bin)
+        .args(["--recipe", cut_file.to_str().unwrap(), "--resume"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let got = losses(&cut);
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (step, loss) in &want {
+        assert_eq!(got[step].to_bits(), loss.to_bits(), "step {step}: {} after resume vs {loss}", got[step]);
+    }
+    for dir in [full, cut] {
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_file(dir.with_extension("toml")).unwrap();
+    }
+}
+
+#[test]
+fn recipe_reference_lists_every_field() {
+    let mut recipe = Recipe::default();
+    recipe.run.output = Some("x".into());
+    recipe.model.path = Some("x".into());
+    recipe.stage[0].loss.sft = Some(1.0);
+    recipe.stage[0].loss.infonce = Some(1.0);
+    recipe.eval.push(Default::default());
+    let value = toml::Value::try_from(&recipe).unwrap();
+    let doc = std::fs::read_to_string(root().join("recipes/README.md")).unwrap();
+    let section = |heading: &str| -> String {
+        let start = doc.find(&format!("## `{heading}`")).unwrap_or_else(|| panic!("no section {heading}"));
+        let rest = &doc[start + 3..];
+        rest[..rest.find("\n## ").unwrap_or(rest.len())].to_string()
+    };
+    let check = |heading: &str, table: &toml::Value, skip: &[&str]| {
+        let text = section(heading);
+        for key in table.as_table().unwrap().keys() {
+            if !skip.contains(&key.as_str()) {
+                assert!(text.contains(&format!("| `{key}` |")), "recipes/README.md: `{heading}` lacks `{key}`");
+            }
+        }
+    };
+    check("[run]", &value["run"], &[]);
+    check("[model]", &value["model"], &[]);
+    check("[format]", &value["format"], &[]);
+    check("[data]", &value["data"], &[]);
+    let stage = &value["stage"][0];
+    check("[[stage]]", stage, &["optim", "limits", "loss"]);
+    check("[stage.optim]", &stage["optim"], &[]);
+    check("[stage.limits]", &stage["limits"], &[]);
+    check("[stage.loss]", &stage["loss"], &[]);
+    check("[[eval]]", &value["eval"][0], &[]);
 }

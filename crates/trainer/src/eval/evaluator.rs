@@ -142,7 +142,8 @@ pub fn exact_top_k(model: &CausalLm, queries: &[f32], docs: &[f32], dim: usize, 
     let mut best: Vec<Vec<(usize, f32)>> = vec![Vec::new(); nq];
     for start in (0..nd).step_by(SEARCH_BLOCK) {
         let n = SEARCH_BLOCK.min(nd - start);
-        let block = Tensor::<2>::from_data(TensorData::new(docs[start * dim..(start + n) * dim].to_vec(), [n, dim]), &device);
+        let block =
+            Tensor::<2>::from_data(TensorData::new(docs[start * dim..(start + n) * dim].to_vec(), [n, dim]), &device);
         let scores = q.clone().matmul(block.transpose()).into_data().convert::<f32>();
         let scores = scores.try_into_vec::<f32>().expect("f32 scores");
         for (qi, row) in scores.chunks(n).enumerate() {

@@ -10,28 +10,24 @@
 use std::sync::Arc;
 
 use burn::optim::GradientsParams;
-use data::{ContrastiveRow, Prefetch, PrefetchConfig, ShardSet, Stream, StreamConfig};
+use data::{ContrastiveRow, DataState, Prefetch, PrefetchConfig, ShardSet, StreamConfig};
 use model::hf::NamedParam;
 use model::{CausalLm, TextTokenizer};
 
 use crate::stages::example::{Example, ExampleEncoder};
 use crate::stages::gradcache::gradcache_grads;
 use crate::stages::objective::{LossParts, Objective};
-use crate::stages::single_graph_grads;
+use crate::stages::{example_stream, single_graph_grads};
 
 /// The stream of stage-2 examples, resumed from `state` when given.
 pub fn examples(
     shards: &ShardSet,
     config: StreamConfig,
-    state: Option<&data::DataState>,
+    state: Option<&DataState>,
     prefetch: PrefetchConfig,
     encoder: Arc<ExampleEncoder>,
 ) -> anyhow::Result<Prefetch<Example>> {
-    let stream = match state {
-        Some(s) => Stream::<ContrastiveRow>::restore(shards, config, s)?,
-        None => Stream::<ContrastiveRow>::new(shards, config)?,
-    };
-    Ok(Prefetch::new(stream, prefetch, move |row| encoder.contrastive(row))?)
+    example_stream(shards, config, state, prefetch, move |row: ContrastiveRow| encoder.contrastive(row))
 }
 
 /// One micro-batch: GradCache when `loss.gradcache_chunk > 0` (embedding terms only), else one graph.

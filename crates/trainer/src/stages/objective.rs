@@ -30,7 +30,12 @@ pub struct Objective {
 impl Objective {
     /// The objective of a stage of `kind` configured by `config`.
     pub fn new(kind: StageKind, config: &LossConfig) -> Self {
-        Self { sft: config.sft_weight(kind), infonce: config.infonce_weight(kind), triplet: config.triplet, config: config.clone() }
+        Self {
+            sft: config.sft_weight(kind),
+            infonce: config.infonce_weight(kind),
+            triplet: config.triplet,
+            config: config.clone(),
+        }
     }
 
     /// Whether documents are needed (any embedding term is on).
@@ -111,7 +116,10 @@ pub fn embedding_loss(
         let excluded: Vec<bool> = (0..b)
             .flat_map(|i| (0..n).map(move |j| (i, j)))
             .map(|(i, j)| {
-                c.mask_false_negatives && j != i && !doc_ids[j].is_empty() && examples[i].positive_ids.contains(&doc_ids[j])
+                c.mask_false_negatives
+                    && j != i
+                    && !doc_ids[j].is_empty()
+                    && examples[i].positive_ids.contains(&doc_ids[j])
             })
             .collect();
         let positives: Vec<usize> = (0..b).collect();

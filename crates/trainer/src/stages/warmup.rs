@@ -8,37 +8,20 @@
 
 use std::sync::Arc;
 
-use burn::optim::GradientsParams;
-use data::{Prefetch, PrefetchConfig, ShardSet, Stream, StreamConfig, WarmupRow};
-use model::{CausalLm, TextTokenizer};
+use data::{DataState, Prefetch, PrefetchConfig, ShardSet, StreamConfig, WarmupRow};
 
 use crate::stages::example::{Example, ExampleEncoder};
-use crate::stages::objective::{LossParts, Objective};
-use crate::stages::single_graph_grads;
+use crate::stages::example_stream;
 
-/// The stream of stage-1 examples, resumed from `state` when given.
+/// The stream of stage-1 examples, resumed from `state` when given. The loss is the shared objective
+/// ([`crate::stages::objective`]) computed in one graph per micro-batch: one forward pass over the query side serves
+/// the SFT term and the embedding.
 pub fn examples(
     shards: &ShardSet,
     config: StreamConfig,
-    state: Option<&data::DataState>,
+    state: Option<&DataState>,
     prefetch: PrefetchConfig,
     encoder: Arc<ExampleEncoder>,
 ) -> anyhow::Result<Prefetch<Example>> {
-    let stream = match state {
-        Some(s) => Stream::<WarmupRow>::restore(shards, config, s)?,
-        None => Stream::<WarmupRow>::new(shards, config)?,
-    };
-    Ok(Prefetch::new(stream, prefetch, move |row| encoder.warmup(row))?)
-}
-
-/// One micro-batch: a single forward pass over the query side serves the SFT term and the embedding.
-pub fn micro_batch_grads(
-    model: &CausalLm,
-    tokenizer: &TextTokenizer,
-    objective: &Objective,
-    examples: &[Example],
-    sft_normaliser: f64,
-    micro_batches: usize,
-) -> anyhow::Result<(GradientsParams, LossParts, f64)> {
-    single_graph_grads(model, tokenizer, objective, examples, sft_normaliser, micro_batches)
+    example_stream(shards, config, state, prefetch, move |row: WarmupRow| encoder.warmup(row))
 }

@@ -141,7 +141,9 @@ pub fn prune(root: &Path, keep: usize) -> anyhow::Result<()> {
         if name.starts_with('.') || name.ends_with("-final") || !path.is_dir() {
             continue;
         }
-        if let Ok(state) = serde_json::from_str::<TrainState>(&std::fs::read_to_string(path.join("state.json")).unwrap_or_default()) {
+        if let Ok(state) =
+            serde_json::from_str::<TrainState>(&std::fs::read_to_string(path.join("state.json")).unwrap_or_default())
+        {
             steps.push((state.global_step, path));
         }
     }

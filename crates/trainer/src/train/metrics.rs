@@ -24,7 +24,8 @@ impl MetricsLog {
         }
         std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
         let path = run_dir.join("metrics.jsonl");
-        let jsonl = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("{}", path.display()))?;
+        let jsonl =
+            OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("{}", path.display()))?;
         let events = EventWriter::create(&run_dir.join("tensorboard"))?;
         Ok(Self { jsonl: Some(jsonl), events: Some(events) })
     }

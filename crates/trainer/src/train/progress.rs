@@ -21,7 +21,8 @@ impl StageProgress {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
-                ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]").expect("template"),
+                ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} {msg} [{elapsed} < {eta}]")
+                    .expect("template"),
             );
             bar.set_prefix(name.to_string());
             bar.set_position(start as u64);
@@ -38,8 +39,13 @@ impl StageProgress {
                 bar.set_position(step as u64);
                 bar.set_message(msg);
             }
-            None if enabled && (step % self.every == 0 || step == self.total) => {
-                eprintln!("[{}] step {step}/{} {msg} ({:.0}s)", self.name, self.total, self.started.elapsed().as_secs_f64());
+            None if enabled && (step.is_multiple_of(self.every) || step == self.total) => {
+                eprintln!(
+                    "[{}] step {step}/{} {msg} ({:.0}s)",
+                    self.name,
+                    self.total,
+                    self.started.elapsed().as_secs_f64()
+                );
             }
             None => {}
         }

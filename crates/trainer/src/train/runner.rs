@@ -92,7 +92,11 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         Some((dir, state)) => {
             eprintln!("resuming from {} (stage {}, step {})", dir.display(), state.stage_name, state.step);
             model = checkpoint::load_model(dir, &device)?;
-            if state.stage_done() { (state.stage_index + 1, None) } else { (state.stage_index, Some((dir.clone(), state.clone()))) }
+            if state.stage_done() {
+                (state.stage_index + 1, None)
+            } else {
+                (state.stage_index, Some((dir.clone(), state.clone())))
+            }
         }
         None => (0, None),
     };
@@ -102,7 +106,15 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
     let mut summaries = Vec::new();
     for (index, stage) in recipe.stage.iter().enumerate().skip(first_stage) {
-        let ctx = StageContext { recipe, recipe_toml, index, stage, tokenizer: &tokenizer, corpus: corpus.clone(), out: &out };
+        let ctx = StageContext {
+            recipe,
+            recipe_toml,
+            index,
+            stage,
+            tokenizer: &tokenizer,
+            corpus: corpus.clone(),
+            out: &out,
+        };
         let (trained, summary) = run_stage(&ctx, model, start.take(), &mut global_step, &mut metrics)?;
         model = trained;
         summaries.push(summary);
@@ -159,7 +171,9 @@ fn run_stage(
     let data_state = resume.as_ref().and_then(|(_, s)| s.data.clone());
     let mut examples = match stage.kind {
         StageKind::Warmup => warmup::examples(&shards, stream_config, data_state.as_ref(), prefetch, encoder)?,
-        StageKind::Contrastive => contrastive::examples(&shards, stream_config, data_state.as_ref(), prefetch, encoder)?,
+        StageKind::Contrastive => {
+            contrastive::examples(&shards, stream_config, data_state.as_ref(), prefetch, encoder)?
+        }
     };
 
     let o = &stage.optim;
@@ -256,7 +270,7 @@ fn run_stage(
         }
         let tokens_per_s = tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9);
         progress.step(state.step, loss, lr, tokens_per_s, is_rank0);
-        if is_rank0 && (state.step % recipe.run.log_every == 0 || state.step == stage.steps) {
+        if is_rank0 && (state.step.is_multiple_of(recipe.run.log_every) || state.step == stage.steps) {
             let mut values = vec![
                 ("train/loss".to_string(), loss),
                 ("train/lr".to_string(), lr),
@@ -278,12 +292,19 @@ fn run_stage(
             metrics.log(*global_step, &values, &extra)?;
         }
         let every = recipe.run.checkpoint_every;
-        if is_rank0 && every > 0 && state.step % every == 0 && state.step < stage.steps {
+        if is_rank0 && every > 0 && state.step.is_multiple_of(every) && state.step < stage.steps {
             let root = ctx.out.join("checkpoints");
-            checkpoint::save(&root, &format!("step-{:08}", state.global_step), &model, &optimizer, &state, ctx.recipe_toml)?;
+            checkpoint::save(
+                &root,
+                &format!("step-{:08}", state.global_step),
+                &model,
+                &optimizer,
+                &state,
+                ctx.recipe_toml,
+            )?;
             checkpoint::prune(&root, recipe.run.keep_last)?;
         }
-        if is_rank0 && stage.eval_every > 0 && state.step % stage.eval_every == 0 && state.step < stage.steps {
+        if is_rank0 && stage.eval_every > 0 && state.step.is_multiple_of(stage.eval_every) && state.step < stage.steps {
             run_evals(ctx, &model, *global_step, metrics)?;
         }
     }
@@ -335,7 +356,10 @@ fn run_evals(ctx: &StageContext, model: &CausalLm, step: u64, metrics: &mut Metr
         let m = report.mean;
         let tag = |k: &str| format!("eval/{}/{k}", set.name);
         let values = vec![(tag("ndcg@10"), m.ndcg_10), (tag("recall@10"), m.recall_10), (tag("mrr"), m.mrr)];
-        eprintln!("[{}] eval {} ({:?}): nDCG@10 {:.4} recall@10 {:.4}", ctx.stage.name, set.name, set.mode, m.ndcg_10, m.recall_10);
+        eprintln!(
+            "[{}] eval {} ({:?}): nDCG@10 {:.4} recall@10 {:.4}",
+            ctx.stage.name, set.name, set.mode, m.ndcg_10, m.recall_10
+        );
         metrics.log(step, &values, &[("stage", Value::from(ctx.stage.name.clone()))])?;
     }
     Ok(())

@@ -20,12 +20,7 @@ mod tests {
 
     #[test]
     fn warms_up_linearly_then_decays_to_the_floor() {
-        let optim = OptimConfig {
-            lr: 1e-3,
-            warmup_steps: 4,
-            min_lr_ratio: 0.1,
-            ..OptimConfig::default()
-        };
+        let optim = OptimConfig { lr: 1e-3, warmup_steps: 4, min_lr_ratio: 0.1, ..OptimConfig::default() };
         assert!((learning_rate(&optim, 0, 20) - 2.5e-4).abs() < 1e-12);
         assert!((learning_rate(&optim, 3, 20) - 1e-3).abs() < 1e-12);
         assert!((learning_rate(&optim, 4, 20) - 1e-3).abs() < 1e-12);

@@ -1,0 +1,85 @@
+//! Model throughput on the chosen backend: a training step (forward + backward of the next-token loss) and
+//! batched B×G sampling with the KV cache, for the tiny default and a SmolLM2-135M-sized config.
+//!
+//! `cargo bench -p model --bench throughput [-- --device wgpu] [-- --quick]`
+//! Prints tokens/s, the analytic floor (forward FLOPs/token; training ≈ 3×) and the peak RSS of the process.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use model::{CausalLm, ModelConfig, PadSide, SamplingParams, StopTokens, TokenBatch, rng};
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn ids(rows: usize, len: usize, vocab: usize, salt: usize) -> Vec<Vec<u32>> {
+    (0..rows).map(|r| (0..len).map(|t| ((r * 7919 + t * 104_729 + salt) % (vocab - 1)) as u32 + 1).collect()).collect()
+}
+
+fn train_step_tokens_per_s(config: &ModelConfig, device: &Device, batch: usize, seq: usize, iters: usize) -> f64 {
+    let ad = device.clone().autodiff();
+    let model = CausalLm::init_random(config.clone(), 0, &ad).unwrap();
+    let rows = ids(batch, seq, config.vocab_size, 1);
+    let tb = TokenBatch::new(&rows, 0, PadSide::Right).unwrap();
+    let run = || {
+        let loss = model.token_logprobs(&tb, 1.0).mean().neg();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        std::hint::black_box(grads);
+    };
+    run(); // warm-up (allocations, autotune on GPU backends)
+    let start = Instant::now();
+    for _ in 0..iters {
+        run();
+    }
+    device.sync().ok();
+    (batch * seq * iters) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn generation_tokens_per_s(config: &ModelConfig, device: &Device, prompts: usize, group: usize, new: usize) -> f64 {
+    let model = CausalLm::init_random(config.clone(), 0, device).unwrap();
+    let prompt_ids = ids(prompts, 32, config.vocab_size, 2);
+    let stop = StopTokens { emb_id: config.vocab_size as u32 - 1, eos_id: None, pad_id: 0 };
+    let params = SamplingParams { max_new_tokens: new, stop_at_eos: false, ..SamplingParams::default() };
+    let mut rng = rng::stream(0, &[]);
+    model
+        .generate(&prompt_ids, group, &SamplingParams { max_new_tokens: 2, ..params.clone() }, stop, &mut rng)
+        .unwrap();
+    let start = Instant::now();
+    let rollouts = model.generate(&prompt_ids, group, &params, stop, &mut rng).unwrap();
+    let generated: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
+    generated as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let device_spec = args.iter().position(|a| a == "--device").map_or("cpu", |i| args[i + 1].as_str());
+    let quick = args.iter().any(|a| a == "--quick");
+    let device = model::parse_device(device_spec).expect("device");
+    // Peak dense f32 throughput used for the floor; override with PEAK_GFLOPS (e.g. measured by PyTorch).
+    let peak: f64 = std::env::var("PEAK_GFLOPS").ok().and_then(|v| v.parse().ok()).unwrap_or(190.0);
+    println!("backend {device_spec}; floor at {peak} GFLOP/s (set PEAK_GFLOPS to change)");
+    println!(
+        "| config | params | fwd GFLOP/token | train tok/s | train floor tok/s | gen B×G=8×8 tok/s | peak RSS MiB |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for (name, vocab) in [("tiny", 3000), ("smollm2-135m", 49152)] {
+        let config = ModelConfig::preset(name, vocab).unwrap();
+        let flops = config.forward_flops_per_token() as f64;
+        let (iters, new) = if quick || name != "tiny" { (2, 16) } else { (5, 32) };
+        let train = train_step_tokens_per_s(&config, &device, 8, 128, iters);
+        let generation = generation_tokens_per_s(&config, &device, 8, 8, new);
+        println!(
+            "| {name} | {:.1} M | {:.3} | {train:.0} | {:.0} | {generation:.0} | {:.0} |",
+            config.num_params() as f64 / 1e6,
+            flops / 1e9,
+            peak * 1e9 / (3.0 * flops),
+            peak_rss_mib()
+        );
+    }
+}
