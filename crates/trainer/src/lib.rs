@@ -4,6 +4,7 @@
 pub mod data_cmd;
 pub mod embed;
 pub mod eval;
+pub mod grpo;
 pub mod losses;
 pub mod model_source;
 pub mod npy;

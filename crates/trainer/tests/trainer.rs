@@ -441,3 +441,89 @@ fn recipe_reference_lists_every_field() {
     check("[stage.loss]", &stage["loss"], &[]);
     check("[[eval]]", &value["eval"][0], &[]);
 }
+
+#[test]
+fn grpo_advantages_and_losses_match_trl() {
+    use trainer::grpo::advantages::{RewardScale, group_advantages};
+    use trainer::grpo::loss::{ImportanceLevel, LossType, PolicyBatch, PolicyLossConfig, policy_loss};
+    let f = fixture("grpo.json");
+    let floats = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+    for (case, scale) in
+        [("scale_group", RewardScale::Group), ("scale_batch", RewardScale::Batch), ("scale_none", RewardScale::None)]
+    {
+        let c = &f["advantages"][case];
+        let adv = group_advantages(&floats(&c["rewards"]), 4, scale, 1e-4);
+        let want = floats(&c["advantages"]);
+        for (a, w) in adv.values.iter().zip(&want) {
+            assert!((a - w).abs() < 1e-6, "{case}: {a} vs {w}");
+        }
+        assert!((adv.frac_zero_std() - c["frac_reward_zero_std"].as_f64().unwrap()).abs() < 1e-9, "{case}");
+    }
+    let device = Device::flex().autodiff();
+    let mut checked = 0;
+    for (case, inputs) in f["loss_inputs"].as_object().unwrap() {
+        let logp_rows = matrix(&inputs["logp"], &Device::flex());
+        let [rows, cols] = logp_rows.dims();
+        let flat_of = |v: &Value| flat(matrix(v, &Device::flex()));
+        for (key, want) in f["losses"][case].as_object().unwrap() {
+            let parts: Vec<&str> = key.split('/').collect();
+            let loss_type = match parts[0] {
+                "grpo" => LossType::Grpo,
+                "bnpo" => LossType::Bnpo,
+                "dr_grpo" => LossType::DrGrpo,
+                _ => LossType::Dapo,
+            };
+            let importance = if parts[1] == "token" { ImportanceLevel::Token } else { ImportanceLevel::Sequence };
+            let beta: f64 = parts[2].trim_start_matches("beta").parse().unwrap();
+            let config = PolicyLossConfig {
+                loss_type,
+                importance,
+                epsilon_low: 0.2,
+                epsilon_high: 0.28,
+                beta,
+                max_completion_length: inputs["max_completion_length"].as_u64().unwrap() as usize,
+            };
+            let mask = flat_of(&inputs["mask"]);
+            let batch = PolicyBatch {
+                rows,
+                cols,
+                old_logp: flat_of(&inputs["old_logp"]),
+                ref_logp: Some(flat_of(&inputs["ref_logp"])),
+                mask: mask.clone(),
+                advantages: floats(&inputs["advantages"]).iter().map(|&a| a as f32).collect(),
+            };
+            let step_tokens = mask.iter().sum::<f32>() as usize;
+            let logp = matrix(&inputs["logp"], &device).require_grad();
+            let out = policy_loss(logp.clone(), &batch, &config, 1, step_tokens);
+            let value = out.loss.clone().into_scalar::<f32>() as f64;
+            let target = want["loss"].as_f64().unwrap();
+            assert!((value - target).abs() < 1e-5, "{case} {key}: loss {value} vs TRL {target}");
+            let per_token = flat(out.per_token.clone());
+            let want_pt = flat_of(&want["per_token_loss"]);
+            for (i, (a, b)) in per_token.iter().zip(&want_pt).enumerate() {
+                if mask[i] != 0.0 {
+                    assert!((a - b).abs() < 1e-5, "{case} {key}: per-token loss [{i}] {a} vs {b}");
+                }
+            }
+            let grads = out.loss.backward();
+            let g = flat(logp.grad(&grads).unwrap());
+            let want_g = flat_of(&want["grad_loss_wrt_logp"]);
+            for (i, (a, b)) in g.iter().zip(&want_g).enumerate() {
+                assert!((a - b).abs() < 1e-5, "{case} {key}: d loss / d logp [{i}] {a} vs {b}");
+            }
+            let m = &want["metrics"];
+            for (got, name) in
+                [(out.clip_low, "low_mean"), (out.clip_high, "high_mean"), (out.clip_region, "region_mean")]
+            {
+                let w = m[format!("clip_ratio/{name}")].as_f64().unwrap();
+                assert!((got - w).abs() < 1e-6, "{case} {key}: clip {name} {got} vs {w}");
+            }
+            if beta > 0.0 {
+                let w = m["kl"].as_f64().unwrap();
+                assert!((out.kl - w).abs() < 1e-5, "{case} {key}: kl {} vs {w}", out.kl);
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 64, "4 input cases × 16 loss settings");
+}

@@ -1,0 +1,4 @@
+//! Stage 3 building blocks: group-relative advantages and the GRPO policy loss, matching TRL.
+
+pub mod advantages;
+pub mod loss;
