@@ -2,6 +2,7 @@
 //!
 //! - `trainer --recipe stage1_warmup.toml [--set key.path=value]... [--resume [auto|PATH]] [--dry-run]` trains;
 //! - `trainer embed --model DIR --input FILE --output OUT.npy` encodes texts;
+//! - `trainer eval --model DIR --queries Q --qrels R --corpus C` scores a model (table, JSON, TREC run);
 //! - `trainer data inspect|import-beir|import-bright|import-jsonl|train-tokenizer` prepares data.
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ struct TrainArgs {
 enum Command {
     /// Encode texts with a model directory into a .npy matrix.
     Embed(trainer::embed::EmbedArgs),
+    /// Evaluate a model directory: per-task table, report.json and a TREC run file.
+    Eval(trainer::eval::command::EvalArgs),
     /// Inspect, import and tokenize data.
     #[command(subcommand)]
     Data(trainer::data_cmd::DataCommand),
@@ -57,6 +60,7 @@ fn main() {
     let result = match &cli.command {
         Some(Command::Embed(args)) => trainer::embed::run(args),
         Some(Command::Data(cmd)) => trainer::data_cmd::run(cmd),
+        Some(Command::Eval(args)) => trainer::eval::command::run(args),
         None => run_training(&cli.train),
     };
     if let Err(e) = result {

@@ -141,6 +141,8 @@ pub enum StageKind {
     Warmup,
     /// Stage 2: InfoNCE between (query + reasoning) and documents.
     Contrastive,
+    /// Stage 3: GRPO on reasoning rollouts rewarded by the rank their embedding gives the positives.
+    Grpo,
 }
 
 /// One stage of the curriculum.
@@ -149,7 +151,7 @@ pub enum StageKind {
 pub struct StageSpec {
     /// Name (checkpoint folder and metric prefix). Default `"warmup"`.
     pub name: String,
-    /// Method: `warmup` or `contrastive`. Default `warmup`.
+    /// Method: `warmup`, `contrastive` or `grpo`. Default `warmup`.
     pub kind: StageKind,
     /// Training shards (files or globs) with the stage's schema. Default `["data/train_warmup.parquet"]`.
     pub train: Vec<String>,
@@ -167,6 +169,8 @@ pub struct StageSpec {
     pub loss: LossConfig,
     /// Evaluate every N steps (0: only at the end of the stage). Default 0.
     pub eval_every: usize,
+    /// Stage-3 settings (used when `kind = "grpo"`).
+    pub grpo: GrpoConfig,
 }
 
 impl Default for StageSpec {
@@ -182,6 +186,7 @@ impl Default for StageSpec {
             limits: TokenLimits::default(),
             loss: LossConfig::default(),
             eval_every: 0,
+            grpo: GrpoConfig::default(),
         }
     }
 }
@@ -230,6 +235,78 @@ impl EvalSetSpec {
             &names,
             data::BadRowPolicy::Error,
         )?)
+    }
+}
+
+/// Stage 3 (GRPO). Names and defaults follow TRL's `GRPOConfig` where the knob exists there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoConfig {
+    /// Rollouts per query, G (TRL `num_generations`; ≥ 2). Default 4.
+    pub group_size: usize,
+    /// Sampling of the reasoning: temperature, top_k, top_p, max_new_tokens, stop_at_eos. Default temperature 1.0,
+    /// no top-k/top-p, 32 new tokens.
+    pub sampling: model::SamplingParams,
+    /// Aggregation: `grpo`, `bnpo`, `dr_grpo` or `dapo` (TRL's default; Yu et al. 2025). Default `dapo`.
+    pub loss_type: crate::grpo::loss::LossType,
+    /// Ratio per `token`, or per `sequence` (GSPO, Zheng et al. 2025). Default `token`.
+    pub importance: crate::grpo::loss::ImportanceLevel,
+    /// Lower clip ε_low (TRL `epsilon`). Default 0.2.
+    pub epsilon_low: f64,
+    /// Upper clip ε_high ("clip-higher", DAPO recommends 0.28). Default 0.28.
+    pub epsilon_high: f64,
+    /// Weight β of the k3 KL to the stage's starting model (0 keeps no reference model). Default 0.0.
+    pub beta: f64,
+    /// Optimizer steps per generation batch (TRL `num_iterations`, μ). Default 1.
+    pub num_iterations: usize,
+    /// Advantage scaling: `group`, `batch` or `none` (Dr. GRPO, Liu et al. 2025). Default `group`.
+    pub scale_rewards: crate::grpo::advantages::RewardScale,
+    /// ε added to the standard deviation of the advantages (TRL: 1e-4). Default 1e-4.
+    pub advantage_eps: f64,
+    /// Drop groups whose rewards are all equal from the loss (DAPO's dynamic sampling, without refilling).
+    /// Default false.
+    pub dynamic_sampling: bool,
+    /// Keep truncated rollouts (no `<embtoken>` of their own) out of the loss (DAPO). Default false.
+    pub mask_truncated: bool,
+    /// Retrieval reward: `reciprocal_rank`, `ndcg` (binary gain, at `reward_k`), `hit` (at `reward_k`) or
+    /// `margin` (best positive similarity − best negative similarity). Default `reciprocal_rank`.
+    pub reward: crate::grpo::reward::RewardKind,
+    /// Cut-off of `ndcg` and `hit`. Default 10.
+    pub reward_k: usize,
+    /// Added when the rollout wrote `<embtoken>` itself. Default 0.0.
+    pub format_weight: f64,
+    /// Subtracted × (generated tokens / max_new_tokens). Default 0.0.
+    pub length_penalty: f64,
+    /// Candidate pool: `batch` (the batch's positives and hard negatives, re-embedded every generation: cost
+    /// ∝ batch documents) or `corpus` (the whole corpus, re-embedded every `corpus_refresh_every` generations: cost
+    /// ∝ corpus size, stale in between). Default `batch`.
+    pub pool: crate::grpo::reward::CandidatePool,
+    /// Generations between corpus re-encodings when `pool = "corpus"`. Default 10.
+    pub corpus_refresh_every: usize,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        Self {
+            group_size: 4,
+            sampling: model::SamplingParams { max_new_tokens: 32, ..model::SamplingParams::default() },
+            loss_type: crate::grpo::loss::LossType::Dapo,
+            importance: crate::grpo::loss::ImportanceLevel::Token,
+            epsilon_low: 0.2,
+            epsilon_high: 0.28,
+            beta: 0.0,
+            num_iterations: 1,
+            scale_rewards: crate::grpo::advantages::RewardScale::Group,
+            advantage_eps: 1e-4,
+            dynamic_sampling: false,
+            mask_truncated: false,
+            reward: crate::grpo::reward::RewardKind::ReciprocalRank,
+            reward_k: 10,
+            format_weight: 0.0,
+            length_penalty: 0.0,
+            pool: crate::grpo::reward::CandidatePool::Batch,
+            corpus_refresh_every: 10,
+        }
     }
 }
 
@@ -480,8 +557,40 @@ impl Recipe {
                 return Err(err(key("loss.temperature"), format!("must be positive, got {}", s.loss.temperature)));
             }
             let (sft, nce) = (s.loss.sft_weight(s.kind), s.loss.infonce_weight(s.kind));
-            if sft + nce + s.loss.triplet <= 0.0 || sft < 0.0 || nce < 0.0 || s.loss.triplet < 0.0 {
+            if (s.kind != StageKind::Grpo && sft + nce + s.loss.triplet <= 0.0)
+                || sft < 0.0
+                || nce < 0.0
+                || s.loss.triplet < 0.0
+            {
                 return Err(err(key("loss"), "weights must be non-negative with at least one positive".into()));
+            }
+            if s.kind == StageKind::Grpo {
+                let g = &s.grpo;
+                if g.group_size < 2 {
+                    return Err(err(
+                        key("grpo.group_size"),
+                        format!("must be at least 2 (a group of {} has no relative advantage)", g.group_size),
+                    ));
+                }
+                if g.num_iterations == 0
+                    || g.sampling.max_new_tokens == 0
+                    || g.reward_k == 0
+                    || g.corpus_refresh_every == 0
+                {
+                    return Err(err(
+                        key("grpo"),
+                        "num_iterations, sampling.max_new_tokens, reward_k and corpus_refresh_every must be ≥ 1".into(),
+                    ));
+                }
+                if g.epsilon_low < 0.0 || g.epsilon_high < 0.0 || g.beta < 0.0 || g.advantage_eps < 0.0 {
+                    return Err(err(
+                        key("grpo"),
+                        "epsilon_low, epsilon_high, beta and advantage_eps must be non-negative".into(),
+                    ));
+                }
+                if g.sampling.temperature < 0.0 || !(0.0..=1.0).contains(&g.sampling.top_p) || g.sampling.top_p == 0.0 {
+                    return Err(err(key("grpo.sampling"), "temperature ≥ 0 and 0 < top_p ≤ 1".into()));
+                }
             }
             if s.kind == StageKind::Contrastive && sft > 0.0 && s.loss.gradcache_chunk > 0 {
                 return Err(err(

@@ -435,7 +435,9 @@ fn recipe_reference_lists_every_field() {
     check("[format]", &value["format"], &[]);
     check("[data]", &value["data"], &[]);
     let stage = &value["stage"][0];
-    check("[[stage]]", stage, &["optim", "limits", "loss"]);
+    check("[[stage]]", stage, &["optim", "limits", "loss", "grpo"]);
+    check("[stage.grpo]", &stage["grpo"], &["sampling"]);
+    check("[stage.grpo.sampling]", &stage["grpo"]["sampling"], &[]);
     check("[stage.optim]", &stage["optim"], &[]);
     check("[stage.limits]", &stage["limits"], &[]);
     check("[stage.loss]", &stage["loss"], &[]);
@@ -526,4 +528,93 @@ fn grpo_advantages_and_losses_match_trl() {
         }
     }
     assert_eq!(checked, 64, "4 input cases × 16 loss settings");
+}
+
+/// A GRPO-only recipe from the tiny preset: 2 queries × 2 rollouts, each generation used for 2 updates.
+fn grpo_recipe(output: &Path) -> String {
+    let r = root();
+    let d = |f: &str| r.join("data").join(f).display().to_string();
+    format!(
+        r#"
+[run]
+name = "grpo-test"
+output = "{out}"
+checkpoint_every = 3
+keep_last = 5
+
+[model]
+preset = "tiny"
+tokenizer = "{tok}"
+
+[data]
+corpus = ["{corpus}"]
+
+[[stage]]
+name = "grpo"
+kind = "grpo"
+train = ["{train}"]
+steps = 6
+batch_size = 2
+[stage.optim]
+lr = 1e-3
+warmup_steps = 1
+[stage.limits]
+query = 32
+document = 48
+[stage.loss]
+hard_negatives = 2
+[stage.grpo]
+group_size = 2
+num_iterations = 2
+beta = 0.04
+loss_type = "grpo"
+[stage.grpo.sampling]
+max_new_tokens = 6
+"#,
+        out = output.display(),
+        tok = d("tokenizer.json"),
+        corpus = d("corpus.parquet"),
+        train = d("train_grpo.parquet"),
+    )
+}
+
+#[test]
+fn a_grpo_run_killed_mid_generation_batch_resumes_to_the_same_losses() {
+    let bin = env!("CARGO_BIN_EXE_trainer");
+    let run = |dir: &Path, extra: &[&str]| {
+        let file = dir.with_extension("toml");
+        std::fs::write(&file, grpo_recipe(dir)).unwrap();
+        let mut args = vec!["--recipe".to_string(), file.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        std::process::Command::new(bin).args(&args).stderr(std::process::Stdio::null()).spawn().unwrap()
+    };
+    let full = scratch("grpo-full");
+    assert!(run(&full, &[]).wait().unwrap().success());
+    let want = losses(&full);
+    assert_eq!(want.len(), 6);
+
+    // Checkpoint at step 3 holds a generation batch that one update has used and one has not.
+    let cut = scratch("grpo-cut");
+    let mut child = run(&cut, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while losses(&cut).len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "child made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "child finished before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let state = std::fs::read_to_string(cut.join("checkpoints/step-00000003/state.json")).unwrap();
+    assert!(state.contains("\"iteration\": 1"), "the step-3 checkpoint carries the half-used generation batch");
+    assert!(
+        run(&cut, &["--resume", cut.join("checkpoints/step-00000003").to_str().unwrap()]).wait().unwrap().success()
+    );
+    let got = losses(&cut);
+    for (step, loss) in &want {
+        assert_eq!(got[step].to_bits(), loss.to_bits(), "step {step}: {} after resume vs {loss}", got[step]);
+    }
+    for dir in [full, cut] {
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_file(dir.with_extension("toml")).unwrap();
+    }
 }

@@ -2,3 +2,4 @@
 
 pub mod advantages;
 pub mod loss;
+pub mod reward;

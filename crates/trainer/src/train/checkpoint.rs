@@ -30,8 +30,8 @@ pub struct TrainState {
     pub stage_steps: usize,
     /// Optimizer steps completed in the whole run (the x-axis of the metrics).
     pub global_step: u64,
-    /// The data cursor after the last consumed example (`None` at a stage boundary).
-    pub data: Option<data::DataState>,
+    /// The stage's data cursor and (stage 3) generation buffer after the last step (empty at a stage boundary).
+    pub resume: crate::stages::ResumeState,
     /// Consecutive skipped (NaN/Inf) steps at the time of saving.
     pub bad_steps_in_a_row: usize,
     /// Skipped steps in the stage so far.

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::module::Module;
+use burn::optim::{AdamWConfig, ModuleOptimizer};
 use data::{BadRowPolicy, ColumnNames, Corpus, PrefetchConfig, ShardSet, StreamConfig};
 use model::rng::derive_seed;
 use model::{CausalLm, TextTokenizer, named_params};
@@ -28,11 +29,12 @@ use serde_json::Value;
 use crate::eval::evaluator::{EvalOptions, evaluate};
 use crate::model_source;
 use crate::recipe::{Recipe, StageKind, StageSpec};
-use crate::stages::example::{Example, ExampleEncoder};
-use crate::stages::objective::{LossParts, Objective, target_tokens};
-use crate::stages::{contrastive, micro_batch_grads, warmup};
+use crate::stages::example::ExampleEncoder;
+use crate::stages::grpo::{self, GrpoMethod};
+use crate::stages::objective::Objective;
+use crate::stages::{StageMethod, SupervisedMethod, contrastive, warmup};
 use crate::train::checkpoint::{self, TrainState};
-use crate::train::grads::{accumulate, clip_global_norm};
+use crate::train::grads::clip_global_norm;
 use crate::train::metrics::MetricsLog;
 use crate::train::progress::StageProgress;
 use crate::train::schedule::learning_rate;
@@ -63,6 +65,8 @@ pub struct StageSummary {
     pub seconds: f64,
     /// The exported HF model folder.
     pub export: PathBuf,
+    /// Final evaluations: (set, nDCG@10, Recall@10, MRR).
+    pub evals: Vec<(String, f64, f64, f64)>,
 }
 
 /// Runs every stage of `recipe` from `resume`; `recipe_toml` is the resolved recipe saved with checkpoints.
@@ -119,6 +123,9 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         model = trained;
         summaries.push(summary);
     }
+    if summaries.iter().any(|s| !s.evals.is_empty()) && recipe.run.rank == 0 {
+        eprintln!("\n{}", eval_table(&summaries));
+    }
     Ok(summaries)
 }
 
@@ -152,7 +159,11 @@ fn run_stage(
         format: recipe.format.clone(),
         limits: stage.limits.clone(),
         corpus: ctx.corpus.clone(),
-        hard_negatives: if objective.uses_documents() { stage.loss.hard_negatives } else { 0 },
+        hard_negatives: if objective.uses_documents() || stage.kind == StageKind::Grpo {
+            stage.loss.hard_negatives
+        } else {
+            0
+        },
         seed,
     });
     let shards = ShardSet::open(&stage.train).with_context(|| format!("stage `{}`: training shards", stage.name))?;
@@ -168,11 +179,40 @@ fn run_stage(
         ..StreamConfig::default()
     };
     let prefetch = PrefetchConfig { workers: recipe.data.workers, capacity: recipe.data.prefetch };
-    let data_state = resume.as_ref().and_then(|(_, s)| s.data.clone());
-    let mut examples = match stage.kind {
-        StageKind::Warmup => warmup::examples(&shards, stream_config, data_state.as_ref(), prefetch, encoder)?,
-        StageKind::Contrastive => {
-            contrastive::examples(&shards, stream_config, data_state.as_ref(), prefetch, encoder)?
+    let saved = resume.as_ref().map(|(_, s)| s.resume.clone()).unwrap_or_default();
+    let data_state = saved.data.as_ref();
+    let mut method: Box<dyn StageMethod> = match stage.kind {
+        StageKind::Warmup | StageKind::Contrastive => {
+            let examples = match stage.kind {
+                StageKind::Warmup => warmup::examples(&shards, stream_config, data_state, prefetch, encoder)?,
+                _ => contrastive::examples(&shards, stream_config, data_state, prefetch, encoder)?,
+            };
+            Box::new(SupervisedMethod {
+                examples,
+                objective: objective.clone(),
+                kind: stage.kind,
+                batch_size: stage.batch_size,
+                grad_accum: stage.grad_accum,
+                tokenizer: ctx.tokenizer.clone(),
+                data: saved.data.clone(),
+            })
+        }
+        StageKind::Grpo => {
+            let reference = if stage.grpo.beta > 0.0 { Some(stage_start_model(ctx, &model)?) } else { None };
+            Box::new(GrpoMethod {
+                examples: grpo::examples(&shards, stream_config, data_state, prefetch, encoder.clone())?,
+                config: stage.grpo.clone(),
+                batch_size: stage.batch_size,
+                grad_accum: stage.grad_accum,
+                tokenizer: ctx.tokenizer.clone(),
+                reference,
+                corpus: ctx.corpus.clone(),
+                encoder,
+                seed,
+                data: saved.data.clone(),
+                buffer: saved.buffer.clone(),
+                corpus_cache: None,
+            })
         }
     };
 
@@ -189,7 +229,7 @@ fn run_stage(
         step: 0,
         stage_steps: stage.steps,
         global_step: *global_step,
-        data: None,
+        resume: Default::default(),
         bad_steps_in_a_row: 0,
         bad_steps_total: 0,
         tokens: 0,
@@ -204,40 +244,14 @@ fn run_stage(
     let is_rank0 = recipe.run.rank == 0;
     let progress = StageProgress::new(&stage.name, stage.steps, first_step, recipe.run.log_every, is_rank0);
     let mut recent: Vec<f64> = Vec::new();
-    let per_step = stage.batch_size * stage.grad_accum;
 
     for step in first_step..stage.steps {
         let step_start = Instant::now();
-        let mut batch: Vec<Example> = Vec::with_capacity(per_step);
-        for _ in 0..per_step {
-            let prepared = examples.next().context("the training stream ended unexpectedly")??;
-            state.data = Some(prepared.state);
-            batch.push(prepared.item);
-        }
-        let tokens: usize = batch.iter().map(|e| e.prompt.len() + e.reasoning.len() + 1).sum();
-        let sft_normaliser = target_tokens(&batch).max(1) as f64;
-        let mut grads: Option<GradientsParams> = None;
-        let mut parts = LossParts::default();
-        let mut loss = 0.0;
-        for micro in batch.chunks(stage.batch_size) {
-            let (g, p, value) = micro_batch_grads(
-                stage.kind,
-                &model,
-                ctx.tokenizer,
-                &objective,
-                micro,
-                sft_normaliser,
-                stage.grad_accum,
-                &params,
-            )?;
-            grads = Some(accumulate(grads, g, &params));
-            loss += value;
-            parts.sft += p.sft;
-            parts.infonce += p.infonce / stage.grad_accum as f64;
-            parts.triplet += p.triplet / stage.grad_accum as f64;
-        }
+        let out = method.step(&model, step, &params)?;
+        state.resume = method.resume_state();
+        let (grads, loss, tokens) = (out.grads, out.loss, out.tokens);
         // With several ranks, the all-reduce of `grads` (sum, then divide by world size) goes here.
-        let (grads, grad_norm) = clip_global_norm(grads.context("no micro-batch")?, &params, o.max_grad_norm);
+        let (grads, grad_norm) = clip_global_norm(grads, &params, o.max_grad_norm);
         let lr = learning_rate(o, step, stage.steps);
         if loss.is_finite() && grad_norm.is_finite() {
             model = optimizer.step(lr, model, grads);
@@ -277,17 +291,9 @@ fn run_stage(
                 ("train/grad_norm".to_string(), grad_norm),
                 ("train/tokens_per_s".to_string(), tokens_per_s),
                 ("train/bad_steps".to_string(), state.bad_steps_total as f64),
-                ("data/skipped_rows".to_string(), state.data.as_ref().map_or(0, |d| d.skipped.total()) as f64),
+                ("data/skipped_rows".to_string(), state.resume.data.as_ref().map_or(0, |d| d.skipped.total()) as f64),
             ];
-            if objective.sft > 0.0 {
-                values.push(("train/sft".into(), parts.sft));
-            }
-            if objective.infonce > 0.0 {
-                values.push(("train/infonce".into(), parts.infonce));
-            }
-            if objective.triplet > 0.0 {
-                values.push(("train/triplet".into(), parts.triplet));
-            }
+            values.extend(out.metrics);
             let extra = [("stage", Value::from(stage.name.clone())), ("stage_step", Value::from(state.step))];
             metrics.log(*global_step, &values, &extra)?;
         }
@@ -309,16 +315,16 @@ fn run_stage(
         }
     }
     progress.finish();
-    drop(examples);
+    drop(method);
 
     let export = ctx.out.join(&stage.name).join("final");
     if is_rank0 {
-        state.data = None;
+        state.resume = Default::default();
         let root = ctx.out.join("checkpoints");
         checkpoint::save(&root, &format!("{}-final", stage.name), &model, &optimizer, &state, ctx.recipe_toml)?;
         model::export_dir(&export, &model, ctx.tokenizer, None, &recipe.format)?;
-        run_evals(ctx, &model, *global_step, metrics)?;
     }
+    let evals = if is_rank0 { run_evals(ctx, &model, *global_step, metrics)? } else { Vec::new() };
     let summary = StageSummary {
         name: stage.name.clone(),
         steps: stage.steps - first_step,
@@ -326,6 +332,7 @@ fn run_stage(
         tokens: state.tokens,
         seconds: started.elapsed().as_secs_f64(),
         export: export.clone(),
+        evals,
     };
     if is_rank0 {
         eprintln!(
@@ -341,8 +348,27 @@ fn run_stage(
     Ok((model, summary))
 }
 
-/// Runs the recipe's evaluation sets at the current weights and logs `eval/<set>/<metric>`.
-fn run_evals(ctx: &StageContext, model: &CausalLm, step: u64, metrics: &mut MetricsLog) -> anyhow::Result<()> {
+/// The weights the stage started from (its KL reference): the previous stage's final checkpoint of this run, or
+/// the recipe's model for the first stage. Taken from disk so that a resumed stage gets the same reference.
+fn stage_start_model(ctx: &StageContext, current: &CausalLm) -> anyhow::Result<CausalLm> {
+    let device = current.device();
+    if ctx.index == 0 {
+        return Ok(model_source::open(&ctx.recipe.model, &ctx.recipe.format, &device)?.model.valid());
+    }
+    let previous = &ctx.recipe.stage[ctx.index - 1].name;
+    let dir = ctx.out.join("checkpoints").join(format!("{previous}-final"));
+    Ok(checkpoint::load_model(&dir, &device)?.valid())
+}
+
+/// Runs the recipe's evaluation sets at the current weights, logs `eval/<set>/<metric>` and returns
+/// (set, nDCG@10, Recall@10, MRR) per set.
+fn run_evals(
+    ctx: &StageContext,
+    model: &CausalLm,
+    step: u64,
+    metrics: &mut MetricsLog,
+) -> anyhow::Result<Vec<(String, f64, f64, f64)>> {
+    let mut results = Vec::new();
     for set in &ctx.recipe.eval {
         let options = EvalOptions {
             mode: set.mode,
@@ -361,6 +387,19 @@ fn run_evals(ctx: &StageContext, model: &CausalLm, step: u64, metrics: &mut Metr
             ctx.stage.name, set.name, set.mode, m.ndcg_10, m.recall_10
         );
         metrics.log(step, &values, &[("stage", Value::from(ctx.stage.name.clone()))])?;
+        results.push((set.name.clone(), m.ndcg_10, m.recall_10, m.mrr));
     }
-    Ok(())
+    Ok(results)
+}
+
+/// The end-of-run table: every evaluation set after every stage.
+fn eval_table(summaries: &[StageSummary]) -> String {
+    let mut out =
+        String::from("| after stage | eval set | nDCG@10 | Recall@10 | MRR |\n| --- | --- | --- | --- | --- |\n");
+    for s in summaries {
+        for (set, ndcg, recall, mrr) in &s.evals {
+            out.push_str(&format!("| {} | {set} | {ndcg:.4} | {recall:.4} | {mrr:.4} |\n", s.name));
+        }
+    }
+    out
 }

@@ -1,0 +1,367 @@
+//! Stage 3 — GRPO: learn, by trial and error, which reasoning to write so that the embedding at its end ranks the
+//! relevant documents first.
+//!
+//! Every `num_iterations` optimizer steps a generation batch is made: for each of `batch_size` queries the current
+//! policy samples G reasoning rollouts `prompt(query) → reasoning → <embtoken>`; each rollout's embedding — read in
+//! the same decoding pass — ranks a candidate pool (the batch's documents, or the whole corpus), and its reward is
+//! where the query's positives land (reciprocal rank, nDCG@k, hit@k or a similarity margin), plus an optional
+//! format bonus and length penalty. Advantages are group-relative. The policy loss is TRL's clipped ratio against
+//! the sampling policy's log-probs, with an optional k3 KL to the stage's starting model, aggregated as `grpo`,
+//! `bnpo`, `dr_grpo` or `dapo` ([`crate::grpo::loss`]). The generation batch, its advantages and old log-probs stay
+//! in a buffer (saved with checkpoints) until all `num_iterations` updates have used it.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor, TensorData};
+use data::{DataState, GrpoRow, Prefetch, PrefetchConfig, ShardSet, StreamConfig};
+use model::hf::NamedParam;
+use model::rng::stream;
+use model::{CausalLm, PadSide, Rollout, StopTokens, TextTokenizer, TokenBatch};
+use serde::{Deserialize, Serialize};
+
+use crate::embed::embed_texts;
+use crate::grpo::advantages::group_advantages;
+use crate::grpo::loss::{PolicyBatch, PolicyLossConfig, policy_loss};
+use crate::grpo::reward::{CandidatePool, retrieval_reward};
+use crate::recipe::GrpoConfig;
+use crate::stages::example::{Doc, ExampleEncoder};
+use crate::stages::{ResumeState, StageMethod, StepOutput, example_stream};
+use crate::train::grads::accumulate;
+
+/// A stage-3 query: its prompt and the documents its reward is computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpoExample {
+    /// The query's id.
+    pub query_id: String,
+    /// `instruction + query` as ids.
+    pub prompt: Vec<u32>,
+    /// Positive documents (tokens, for the batch pool).
+    pub positives: Vec<Doc>,
+    /// Hard negatives.
+    pub negatives: Vec<Doc>,
+    /// Documents left out of this query's ranking.
+    pub excluded_ids: Vec<String>,
+}
+
+/// Turns a stage-3 row into an example (all positives, the first `hard_negatives` negatives).
+pub fn encode(encoder: &ExampleEncoder, row: GrpoRow) -> anyhow::Result<GrpoExample> {
+    let negatives: Vec<String> = row.negative_ids.iter().take(encoder.hard_negatives).cloned().collect();
+    Ok(GrpoExample {
+        prompt: encoder.prompt(&row.query)?,
+        positives: encoder.documents(&row.positive_ids)?,
+        negatives: encoder.documents(&negatives)?,
+        excluded_ids: row.excluded_ids,
+        query_id: row.query_id,
+    })
+}
+
+/// The stream of stage-3 examples, resumed from `state` when given.
+pub fn examples(
+    shards: &ShardSet,
+    config: StreamConfig,
+    state: Option<&DataState>,
+    prefetch: PrefetchConfig,
+    encoder: Arc<ExampleEncoder>,
+) -> anyhow::Result<Prefetch<GrpoExample>> {
+    example_stream(shards, config, state, prefetch, move |row: GrpoRow| encode(&encoder, row))
+}
+
+/// One generation batch and everything the updates need from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationBuffer {
+    /// Prompt ids per query.
+    pub prompts: Vec<Vec<u32>>,
+    /// G rollouts per query, query-major.
+    pub rollouts: Vec<Rollout>,
+    /// Total reward per rollout.
+    pub rewards: Vec<f64>,
+    /// Advantage per rollout (0 for rows dropped by dynamic sampling).
+    pub advantages: Vec<f64>,
+    /// Whether each rollout takes part in the loss.
+    pub in_loss: Vec<bool>,
+    /// log π_ref of each rollout's sampled tokens (when β > 0).
+    pub ref_logprobs: Option<Vec<Vec<f32>>>,
+    /// Updates already made with this batch.
+    pub iteration: usize,
+    /// Metrics of the generation (rewards, lengths, ...), logged with each of its updates.
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Stage 3 on the shared loop.
+pub struct GrpoMethod {
+    /// Prepared queries.
+    pub examples: Prefetch<GrpoExample>,
+    /// Settings.
+    pub config: GrpoConfig,
+    /// Queries per generation batch.
+    pub batch_size: usize,
+    /// Micro-batches (of queries) per optimizer step.
+    pub grad_accum: usize,
+    /// The tokenizer.
+    pub tokenizer: TextTokenizer,
+    /// The stage's starting model, kept when β > 0.
+    pub reference: Option<CausalLm>,
+    /// Corpus (for the corpus pool) with its ids.
+    pub corpus: Arc<data::Corpus>,
+    /// The document encoding settings.
+    pub encoder: Arc<ExampleEncoder>,
+    /// Seed of the sampling streams.
+    pub seed: u64,
+    /// Cursor after the last consumed query.
+    pub data: Option<DataState>,
+    /// The current generation batch.
+    pub buffer: Option<GenerationBuffer>,
+    /// Corpus embeddings for the corpus pool, with the generation index they were made at.
+    pub corpus_cache: Option<(usize, Vec<f32>)>,
+}
+
+impl GrpoMethod {
+    fn generate(&mut self, model: &CausalLm, generation: usize) -> anyhow::Result<GenerationBuffer> {
+        let c = self.config.clone();
+        let mut batch = Vec::with_capacity(self.batch_size);
+        for _ in 0..self.batch_size {
+            let prepared = self.examples.next().context("the stage-3 stream ended")??;
+            self.data = Some(prepared.state);
+            batch.push(prepared.item);
+        }
+        let prompts: Vec<Vec<u32>> = batch.iter().map(|e| e.prompt.clone()).collect();
+        let t = &self.tokenizer;
+        let stop = StopTokens { emb_id: t.emb_id, eos_id: t.eos_id, pad_id: t.pad_id };
+        let mut rng = stream(self.seed, &[3, generation as u64]);
+        let frozen = model.valid();
+        let rollouts = frozen.generate(&prompts, c.group_size, &c.sampling, stop, &mut rng)?;
+        let dim = frozen.config.hidden_size;
+
+        // Rank each rollout's embedding against the pool.
+        let (pool_ids, pool_emb) = self.pool(&frozen, &batch, generation)?;
+        let mut rewards = Vec::with_capacity(rollouts.len());
+        let mut retrieval = Vec::with_capacity(rollouts.len());
+        for r in &rollouts {
+            let example = &batch[r.prompt];
+            let scores: Vec<f32> =
+                pool_emb.chunks(dim).map(|d| d.iter().zip(&r.embedding).map(|(a, b)| a * b).sum()).collect();
+            let relevant: Vec<bool> = pool_ids.iter().map(|id| example.positives.iter().any(|p| &p.id == id)).collect();
+            let excluded: Vec<bool> = pool_ids.iter().map(|id| example.excluded_ids.contains(id)).collect();
+            let value = retrieval_reward(&scores, &relevant, &excluded, c.reward, c.reward_k);
+            let format = if r.truncated() { 0.0 } else { c.format_weight };
+            let length = c.length_penalty * r.policy_logprobs.len() as f64 / c.sampling.max_new_tokens as f64;
+            retrieval.push(value);
+            rewards.push(value + format - length);
+        }
+        let adv = group_advantages(&rewards, c.group_size, c.scale_rewards, c.advantage_eps);
+        let in_loss: Vec<bool> = rollouts
+            .iter()
+            .zip(&adv.group_constant)
+            .map(|(r, &constant)| !((c.dynamic_sampling && constant) || (c.mask_truncated && r.truncated())))
+            .collect();
+        let ref_logprobs = match &self.reference {
+            Some(reference) => Some(self.rollout_logprobs_host(reference, &prompts, &rollouts)?),
+            None => None,
+        };
+        let n = rollouts.len() as f64;
+        let mean = rewards.iter().sum::<f64>() / n;
+        let std = (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        let lengths: Vec<f64> = rollouts.iter().map(|r| r.policy_logprobs.len() as f64).collect();
+        let metrics = vec![
+            ("train/reward".to_string(), mean),
+            ("train/reward_std".to_string(), std),
+            ("train/reward_retrieval".to_string(), retrieval.iter().sum::<f64>() / n),
+            ("train/frac_reward_zero_std".to_string(), adv.frac_zero_std()),
+            ("train/completion_length_mean".to_string(), lengths.iter().sum::<f64>() / n),
+            ("train/completion_length_max".to_string(), lengths.iter().cloned().fold(0.0, f64::max)),
+            ("train/truncated_fraction".to_string(), rollouts.iter().filter(|r| r.truncated()).count() as f64 / n),
+            ("train/in_loss_fraction".to_string(), in_loss.iter().filter(|&&x| x).count() as f64 / n),
+        ];
+        Ok(GenerationBuffer {
+            prompts,
+            rollouts,
+            rewards,
+            advantages: adv.values,
+            in_loss,
+            ref_logprobs,
+            iteration: 0,
+            metrics,
+        })
+    }
+
+    /// Pool document ids and their embeddings (row-major `[n, dim]`) for this generation.
+    fn pool(
+        &mut self,
+        model: &CausalLm,
+        batch: &[GrpoExample],
+        generation: usize,
+    ) -> anyhow::Result<(Vec<String>, Vec<f32>)> {
+        let t = &self.tokenizer;
+        match self.config.pool {
+            CandidatePool::Batch => {
+                let mut ids = Vec::new();
+                let mut rows = Vec::new();
+                for e in batch {
+                    for d in e.positives.iter().chain(&e.negatives) {
+                        if !ids.contains(&d.id) {
+                            ids.push(d.id.clone());
+                            rows.push(d.tokens.clone());
+                        }
+                    }
+                }
+                let mut emb = Vec::with_capacity(rows.len() * model.config.hidden_size);
+                for chunk in rows.chunks(32) {
+                    let b = TokenBatch::new(chunk, t.pad_id, PadSide::Right)?;
+                    emb.extend(host(model.embed(&b, t.emb_id)?)?);
+                }
+                Ok((ids, emb))
+            }
+            CandidatePool::Corpus => {
+                let stale = self
+                    .corpus_cache
+                    .as_ref()
+                    .is_none_or(|(at, _)| generation >= at + self.config.corpus_refresh_every);
+                if stale {
+                    let texts: Vec<String> =
+                        self.corpus.docs().iter().map(|d| self.encoder.format.document(&d.joined(" "))).collect();
+                    let emb = embed_texts(model, t, &texts, 32, self.encoder.limits.document, false)?;
+                    self.corpus_cache = Some((generation, emb));
+                }
+                let ids = self.corpus.ids().map(str::to_string).collect();
+                Ok((ids, self.corpus_cache.as_ref().expect("just filled").1.clone()))
+            }
+        }
+    }
+
+    /// log π of each rollout's sampled tokens under `model` (no graph), at the sampling temperature.
+    fn rollout_logprobs_host(
+        &self,
+        model: &CausalLm,
+        prompts: &[Vec<u32>],
+        rollouts: &[Rollout],
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let frozen = model.valid();
+        let mut out = Vec::with_capacity(rollouts.len());
+        for chunk in rollouts.chunks(32) {
+            let (logp, batch) = self.completion_logprobs(&frozen, prompts, chunk)?;
+            let values = host(logp)?;
+            for (i, r) in chunk.iter().enumerate() {
+                out.push(values[i * batch.cols..i * batch.cols + r.policy_logprobs.len()].to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// log π `[rows, cols]` of the sampled tokens of `rollouts` (columns = the longest sampled length).
+    fn completion_logprobs(
+        &self,
+        model: &CausalLm,
+        prompts: &[Vec<u32>],
+        rollouts: &[Rollout],
+    ) -> anyhow::Result<(Tensor<2>, Shape2)> {
+        let t = &self.tokenizer;
+        let rows: Vec<Vec<u32>> = rollouts
+            .iter()
+            .map(|r| prompts[r.prompt].iter().chain(&r.tokens[..r.policy_logprobs.len()]).copied().collect())
+            .collect();
+        let batch = TokenBatch::new(&rows, t.pad_id, PadSide::Right)?;
+        let cols = rollouts.iter().map(|r| r.policy_logprobs.len()).max().unwrap_or(0).max(1);
+        // Entry j of row i: the log-prob of sampled token j, predicted at column prompt_len − 1 + j.
+        let mut index = Vec::with_capacity(rollouts.len() * cols);
+        for r in rollouts {
+            let start = prompts[r.prompt].len() - 1;
+            let last = batch.seq_len - 2;
+            index.extend((0..cols).map(|j| (start + j).min(last) as i64));
+        }
+        let temperature = if self.config.sampling.temperature > 0.0 { self.config.sampling.temperature } else { 1.0 };
+        let all = model.token_logprobs(&batch, temperature);
+        let index: Tensor<2, Int> = Tensor::from_data(TensorData::new(index, [rollouts.len(), cols]), &model.device());
+        Ok((all.gather(1, index), Shape2 { cols }))
+    }
+}
+
+/// Column count of a completion log-prob matrix.
+struct Shape2 {
+    cols: usize,
+}
+
+impl StageMethod for GrpoMethod {
+    fn step(&mut self, model: &CausalLm, step: usize, params: &[NamedParam]) -> anyhow::Result<StepOutput> {
+        let mu = self.config.num_iterations;
+        if self.buffer.as_ref().is_none_or(|b| b.iteration >= mu) {
+            self.buffer = Some(self.generate(model, step / mu)?);
+        }
+        let buffer = self.buffer.take().expect("filled above");
+        let g = self.config.group_size;
+        let loss_config = PolicyLossConfig {
+            loss_type: self.config.loss_type,
+            importance: self.config.importance,
+            epsilon_low: self.config.epsilon_low,
+            epsilon_high: self.config.epsilon_high,
+            beta: self.config.beta,
+            max_completion_length: self.config.sampling.max_new_tokens,
+        };
+        let step_tokens: usize = buffer
+            .rollouts
+            .iter()
+            .zip(&buffer.in_loss)
+            .filter(|(_, keep)| **keep)
+            .map(|(r, _)| r.policy_logprobs.len())
+            .sum();
+        let rows_per_micro = (self.batch_size / self.grad_accum).max(1) * g;
+        let micro_batches = buffer.rollouts.len().div_ceil(rows_per_micro);
+        let mut grads: Option<GradientsParams> = None;
+        let (mut loss, mut kl, mut low, mut high, mut region) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for (m, chunk) in buffer.rollouts.chunks(rows_per_micro).enumerate() {
+            let offset = m * rows_per_micro;
+            let (logp, shape) = self.completion_logprobs(model, &buffer.prompts, chunk)?;
+            let cols = shape.cols;
+            let mut old = vec![0.0f32; chunk.len() * cols];
+            let mut mask = vec![0.0f32; chunk.len() * cols];
+            let mut reference = buffer.ref_logprobs.as_ref().map(|_| vec![0.0f32; chunk.len() * cols]);
+            for (i, r) in chunk.iter().enumerate() {
+                let keep = buffer.in_loss[offset + i];
+                for (j, &lp) in r.policy_logprobs.iter().enumerate() {
+                    old[i * cols + j] = lp;
+                    mask[i * cols + j] = keep as u8 as f32;
+                }
+                if let (Some(dst), Some(src)) = (reference.as_mut(), buffer.ref_logprobs.as_ref()) {
+                    dst[i * cols..i * cols + src[offset + i].len()].copy_from_slice(&src[offset + i]);
+                }
+            }
+            let batch = PolicyBatch {
+                rows: chunk.len(),
+                cols,
+                old_logp: old,
+                ref_logp: reference,
+                mask,
+                advantages: buffer.advantages[offset..offset + chunk.len()].iter().map(|&a| a as f32).collect(),
+            };
+            let out = policy_loss(logp, &batch, &loss_config, micro_batches, step_tokens);
+            loss += out.loss.clone().into_scalar::<f32>() as f64;
+            let w = 1.0 / micro_batches as f64;
+            (kl, low, high, region) =
+                (kl + w * out.kl, low + w * out.clip_low, high + w * out.clip_high, region + w * out.clip_region);
+            grads = Some(accumulate(grads, GradientsParams::from_grads(out.loss.backward(), model), params));
+        }
+        let mut metrics = buffer.metrics.clone();
+        metrics.extend([
+            ("train/clip_ratio_low".to_string(), low),
+            ("train/clip_ratio_high".to_string(), high),
+            ("train/clip_ratio_region".to_string(), region),
+        ]);
+        if self.config.beta > 0.0 {
+            metrics.push(("train/kl".to_string(), kl));
+        }
+        let tokens = buffer.rollouts.iter().map(|r| r.tokens.len()).sum();
+        self.buffer = Some(GenerationBuffer { iteration: buffer.iteration + 1, ..buffer });
+        Ok(StepOutput { grads: grads.context("empty generation batch")?, loss, metrics, tokens })
+    }
+
+    fn resume_state(&self) -> ResumeState {
+        let live = self.buffer.clone().filter(|b| b.iteration < self.config.num_iterations);
+        ResumeState { data: self.data.clone(), buffer: live }
+    }
+}
+
+fn host<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("reading a tensor back: {e:?}"))
+}
