@@ -207,6 +207,8 @@ pub struct EvalSetSpec {
     pub batch_size: usize,
     /// Reasoning length cap in `generate` mode. Default 48.
     pub max_new_tokens: usize,
+    /// Sampling temperature of the reasoning in `generate` mode (0: greedy). Default 0.
+    pub temperature: f32,
     /// Drop retrieved documents whose id equals the query id (BEIR's rule). Default false.
     pub drop_query_id_docs: bool,
 }
@@ -220,6 +222,7 @@ impl Default for EvalSetSpec {
             mode: QueryMode::Generate,
             batch_size: 32,
             max_new_tokens: 48,
+            temperature: 0.0,
             drop_query_id_docs: false,
         }
     }
@@ -500,9 +503,10 @@ impl Recipe {
                 let hint = if p.exists() {
                     "it has no config.json, so it is not a HF model directory".to_string()
                 } else {
-                    "it does not exist; if it is an earlier stage's export (`<run>/<stage>/final`), run that stage's \
-                     recipe first (e.g. `cargo run --release -p trainer -- --recipe stage1_warmup.toml`) or run \
-                     `curriculum.toml`"
+                    "it does not exist; if it is an earlier stage's export (`checkpoints/<run>/<stage>/final`), make \
+                     it first: `cargo run --release -p trainer -- --recipe stage1_warmup.toml`, then `--recipe \
+                     stage2_contrastive.toml` (stage 3 starts from stage 2) — or run all stages with `--recipe \
+                     curriculum.toml`"
                         .to_string()
                 };
                 return Err(err("model.path".into(), format!("{}: {hint}", p.display())));

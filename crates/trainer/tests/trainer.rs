@@ -318,6 +318,7 @@ fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
         mode: QueryMode::Plain,
         batch_size: 64,
         max_new_tokens: 0,
+        temperature: 0.0,
         max_doc_tokens: 64,
         max_query_tokens: 40,
         drop_query_id_docs: false,

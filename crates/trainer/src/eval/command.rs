@@ -34,6 +34,9 @@ pub struct EvalArgs {
     /// Reasoning length cap in generate mode.
     #[arg(long, default_value_t = 48)]
     pub max_new_tokens: usize,
+    /// Reasoning sampling temperature in generate mode (0: greedy).
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
     /// Document length cap in tokens.
     #[arg(long, default_value_t = 256)]
     pub max_doc_tokens: usize,
@@ -84,6 +87,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         mode,
         batch_size: args.batch_size,
         max_new_tokens: args.max_new_tokens,
+        temperature: args.temperature,
         max_doc_tokens: args.max_doc_tokens,
         max_query_tokens: args.max_query_tokens,
         drop_query_id_docs: args.drop_query_id_docs,

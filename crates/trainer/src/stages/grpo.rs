@@ -132,7 +132,10 @@ impl GrpoMethod {
         let stop = StopTokens { emb_id: t.emb_id, eos_id: t.eos_id, pad_id: t.pad_id };
         let mut rng = stream(self.seed, &[3, generation as u64]);
         let frozen = model.valid();
+        let generation_start = std::time::Instant::now();
         let rollouts = frozen.generate(&prompts, c.group_size, &c.sampling, stop, &mut rng)?;
+        let generation_s = generation_start.elapsed().as_secs_f64();
+        let reward_start = std::time::Instant::now();
         let dim = frozen.config.hidden_size;
 
         // Rank each rollout's embedding against the pool.
@@ -157,6 +160,7 @@ impl GrpoMethod {
             .zip(&adv.group_constant)
             .map(|(r, &constant)| !((c.dynamic_sampling && constant) || (c.mask_truncated && r.truncated())))
             .collect();
+        let reward_s = reward_start.elapsed().as_secs_f64();
         let ref_logprobs = match &self.reference {
             Some(reference) => Some(self.rollout_logprobs_host(reference, &prompts, &rollouts)?),
             None => None,
@@ -174,6 +178,9 @@ impl GrpoMethod {
             ("train/completion_length_max".to_string(), lengths.iter().cloned().fold(0.0, f64::max)),
             ("train/truncated_fraction".to_string(), rollouts.iter().filter(|r| r.truncated()).count() as f64 / n),
             ("train/in_loss_fraction".to_string(), in_loss.iter().filter(|&&x| x).count() as f64 / n),
+            ("time/generation_s".to_string(), generation_s),
+            ("time/reward_s".to_string(), reward_s),
+            ("time/generated_tokens_per_s".to_string(), lengths.iter().sum::<f64>() / generation_s.max(1e-9)),
         ];
         Ok(GenerationBuffer {
             prompts,
@@ -289,6 +296,7 @@ impl StageMethod for GrpoMethod {
         if self.buffer.as_ref().is_none_or(|b| b.iteration >= mu) {
             self.buffer = Some(self.generate(model, step / mu)?);
         }
+        let update_start = std::time::Instant::now();
         let buffer = self.buffer.take().expect("filled above");
         let g = self.config.group_size;
         let loss_config = PolicyLossConfig {
@@ -344,6 +352,7 @@ impl StageMethod for GrpoMethod {
         }
         let mut metrics = buffer.metrics.clone();
         metrics.extend([
+            ("time/update_s".to_string(), update_start.elapsed().as_secs_f64()),
             ("train/clip_ratio_low".to_string(), low),
             ("train/clip_ratio_high".to_string(), high),
             ("train/clip_ratio_region".to_string(), region),

@@ -374,6 +374,7 @@ fn run_evals(
             mode: set.mode,
             batch_size: set.batch_size,
             max_new_tokens: set.max_new_tokens,
+            temperature: set.temperature,
             max_doc_tokens: ctx.stage.limits.document,
             max_query_tokens: ctx.stage.limits.query,
             drop_query_id_docs: set.drop_query_id_docs,
