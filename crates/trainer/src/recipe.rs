@@ -284,8 +284,14 @@ pub struct GrpoConfig {
     /// ∝ batch documents) or `corpus` (the whole corpus, re-embedded every `corpus_refresh_every` generations: cost
     /// ∝ corpus size, stale in between). Default `batch`.
     pub pool: crate::grpo::reward::CandidatePool,
-    /// Generations between corpus re-encodings when `pool = "corpus"`. Default 10.
+    /// Generations between corpus re-encodings when `pool = "corpus"`. The corpus embeddings are not saved in
+    /// checkpoints: a resumed run re-encodes at its first generation, so it matches the uninterrupted run exactly
+    /// only when it resumes at a refresh boundary. Default 10.
     pub corpus_refresh_every: usize,
+    /// Weight of stage 2's InfoNCE on the rollouts' embeddings (each against its query's positive and the other
+    /// queries' positives of the micro-batch, at `loss.temperature`), so the embedding space keeps improving while
+    /// the policy learns. Default 0.0.
+    pub contrastive_weight: f64,
 }
 
 impl Default for GrpoConfig {
@@ -309,6 +315,7 @@ impl Default for GrpoConfig {
             length_penalty: 0.0,
             pool: crate::grpo::reward::CandidatePool::Batch,
             corpus_refresh_every: 10,
+            contrastive_weight: 0.0,
         }
     }
 }

@@ -569,6 +569,7 @@ group_size = 2
 num_iterations = 2
 beta = 0.04
 loss_type = "grpo"
+contrastive_weight = 0.5
 [stage.grpo.sampling]
 max_new_tokens = 6
 "#,

@@ -18,6 +18,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use data::{DataState, GrpoRow, Prefetch, PrefetchConfig, ShardSet, StreamConfig};
 use model::hf::NamedParam;
+use model::pooling::{gather_rows, l2_normalize};
 use model::rng::stream;
 use model::{CausalLm, PadSide, Rollout, StopTokens, TextTokenizer, TokenBatch};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ use crate::embed::embed_texts;
 use crate::grpo::advantages::group_advantages;
 use crate::grpo::loss::{PolicyBatch, PolicyLossConfig, policy_loss};
 use crate::grpo::reward::{CandidatePool, retrieval_reward};
+use crate::losses::info_nce;
 use crate::recipe::GrpoConfig;
 use crate::stages::example::{Doc, ExampleEncoder};
 use crate::stages::{ResumeState, StageMethod, StepOutput, example_stream};
@@ -74,6 +76,8 @@ pub fn examples(
 pub struct GenerationBuffer {
     /// Prompt ids per query.
     pub prompts: Vec<Vec<u32>>,
+    /// One positive document (ids) per query, for the optional contrastive term.
+    pub positives: Vec<Vec<u32>>,
     /// G rollouts per query, query-major.
     pub rollouts: Vec<Rollout>,
     /// Total reward per rollout.
@@ -116,6 +120,8 @@ pub struct GrpoMethod {
     pub buffer: Option<GenerationBuffer>,
     /// Corpus embeddings for the corpus pool, with the generation index they were made at.
     pub corpus_cache: Option<(usize, Vec<f32>)>,
+    /// Temperature τ of the optional rollout InfoNCE term (the stage's `loss.temperature`).
+    pub contrastive_temperature: f64,
 }
 
 impl GrpoMethod {
@@ -183,6 +189,10 @@ impl GrpoMethod {
             ("time/generated_tokens_per_s".to_string(), lengths.iter().sum::<f64>() / generation_s.max(1e-9)),
         ];
         Ok(GenerationBuffer {
+            positives: batch
+                .iter()
+                .map(|e| e.positives.first().map(|d| d.tokens.clone()).unwrap_or_default())
+                .collect(),
             prompts,
             rollouts,
             rewards,
@@ -248,27 +258,26 @@ impl GrpoMethod {
         let frozen = model.valid();
         let mut out = Vec::with_capacity(rollouts.len());
         for chunk in rollouts.chunks(32) {
-            let (logp, batch) = self.completion_logprobs(&frozen, prompts, chunk)?;
-            let values = host(logp)?;
+            let pass = self.forward_rollouts(&frozen, prompts, chunk)?;
+            let values = host(pass.logp)?;
             for (i, r) in chunk.iter().enumerate() {
-                out.push(values[i * batch.cols..i * batch.cols + r.policy_logprobs.len()].to_vec());
+                out.push(values[i * pass.cols..i * pass.cols + r.policy_logprobs.len()].to_vec());
             }
         }
         Ok(out)
     }
 
-    /// log π `[rows, cols]` of the sampled tokens of `rollouts` (columns = the longest sampled length).
-    fn completion_logprobs(
+    /// One forward pass over `prompt + rollout` (the embedding token included): log π `[rows, cols]` of the
+    /// sampled tokens (columns = the longest sampled length) and the L2-normalised embeddings at the embedding token.
+    fn forward_rollouts(
         &self,
         model: &CausalLm,
         prompts: &[Vec<u32>],
         rollouts: &[Rollout],
-    ) -> anyhow::Result<(Tensor<2>, Shape2)> {
+    ) -> anyhow::Result<RolloutPass> {
         let t = &self.tokenizer;
-        let rows: Vec<Vec<u32>> = rollouts
-            .iter()
-            .map(|r| prompts[r.prompt].iter().chain(&r.tokens[..r.policy_logprobs.len()]).copied().collect())
-            .collect();
+        let rows: Vec<Vec<u32>> =
+            rollouts.iter().map(|r| prompts[r.prompt].iter().chain(&r.tokens).copied().collect()).collect();
         let batch = TokenBatch::new(&rows, t.pad_id, PadSide::Right)?;
         let cols = rollouts.iter().map(|r| r.policy_logprobs.len()).max().unwrap_or(0).max(1);
         // Entry j of row i: the log-prob of sampled token j, predicted at column prompt_len − 1 + j.
@@ -279,15 +288,40 @@ impl GrpoMethod {
             index.extend((0..cols).map(|j| (start + j).min(last) as i64));
         }
         let temperature = if self.config.sampling.temperature > 0.0 { self.config.sampling.temperature } else { 1.0 };
-        let all = model.token_logprobs(&batch, temperature);
-        let index: Tensor<2, Int> = Tensor::from_data(TensorData::new(index, [rollouts.len(), cols]), &model.device());
-        Ok((all.gather(1, index), Shape2 { cols }))
+        let device = model.device();
+        let hidden = model.hidden(&batch);
+        let all = model.logprobs_from_hidden(hidden.clone(), &batch, temperature);
+        let index: Tensor<2, Int> = Tensor::from_data(TensorData::new(index, [rollouts.len(), cols]), &device);
+        let ends: Vec<usize> = rows.iter().map(|r| r.len() - 1).collect();
+        let embeddings = l2_normalize(gather_rows(hidden, &ends, &device));
+        Ok(RolloutPass { logp: all.gather(1, index), cols, embeddings })
+    }
+
+    /// Stage 2's InfoNCE on the rollouts' embeddings: each rollout against the positives of the micro-batch's
+    /// queries, its own query's positive as the target.
+    fn rollout_contrastive(
+        &self,
+        model: &CausalLm,
+        buffer: &GenerationBuffer,
+        rollouts: &[Rollout],
+        embeddings: Tensor<2>,
+    ) -> anyhow::Result<Tensor<1>> {
+        let mut queries: Vec<usize> = rollouts.iter().map(|r| r.prompt).collect();
+        queries.dedup();
+        let docs: Vec<Vec<u32>> = queries.iter().map(|&q| buffer.positives[q].clone()).collect();
+        let docs = TokenBatch::new(&docs, self.tokenizer.pad_id, PadSide::Right)?;
+        let docs = model.embed(&docs, self.tokenizer.emb_id)?;
+        let targets: Vec<usize> =
+            rollouts.iter().map(|r| queries.iter().position(|&q| q == r.prompt).expect("listed")).collect();
+        Ok(info_nce(embeddings, docs, &targets, None, self.contrastive_temperature))
     }
 }
 
-/// Column count of a completion log-prob matrix.
-struct Shape2 {
+/// The two outputs of one forward pass over rollouts.
+struct RolloutPass {
+    logp: Tensor<2>,
     cols: usize,
+    embeddings: Tensor<2>,
 }
 
 impl StageMethod for GrpoMethod {
@@ -318,10 +352,11 @@ impl StageMethod for GrpoMethod {
         let micro_batches = buffer.rollouts.len().div_ceil(rows_per_micro);
         let mut grads: Option<GradientsParams> = None;
         let (mut loss, mut kl, mut low, mut high, mut region) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut contrastive = 0.0;
         for (m, chunk) in buffer.rollouts.chunks(rows_per_micro).enumerate() {
             let offset = m * rows_per_micro;
-            let (logp, shape) = self.completion_logprobs(model, &buffer.prompts, chunk)?;
-            let cols = shape.cols;
+            let pass = self.forward_rollouts(model, &buffer.prompts, chunk)?;
+            let (logp, cols) = (pass.logp, pass.cols);
             let mut old = vec![0.0f32; chunk.len() * cols];
             let mut mask = vec![0.0f32; chunk.len() * cols];
             let mut reference = buffer.ref_logprobs.as_ref().map(|_| vec![0.0f32; chunk.len() * cols]);
@@ -344,11 +379,17 @@ impl StageMethod for GrpoMethod {
                 advantages: buffer.advantages[offset..offset + chunk.len()].iter().map(|&a| a as f32).collect(),
             };
             let out = policy_loss(logp, &batch, &loss_config, micro_batches, step_tokens);
-            loss += out.loss.clone().into_scalar::<f32>() as f64;
+            let mut total = out.loss.clone();
+            if self.config.contrastive_weight > 0.0 {
+                let nce = self.rollout_contrastive(model, &buffer, chunk, pass.embeddings)?;
+                contrastive += nce.clone().into_scalar::<f32>() as f64 / micro_batches as f64;
+                total = total + nce * (self.config.contrastive_weight / micro_batches as f64);
+            }
+            loss += total.clone().into_scalar::<f32>() as f64;
             let w = 1.0 / micro_batches as f64;
             (kl, low, high, region) =
                 (kl + w * out.kl, low + w * out.clip_low, high + w * out.clip_high, region + w * out.clip_region);
-            grads = Some(accumulate(grads, GradientsParams::from_grads(out.loss.backward(), model), params));
+            grads = Some(accumulate(grads, GradientsParams::from_grads(total.backward(), model), params));
         }
         let mut metrics = buffer.metrics.clone();
         metrics.extend([
@@ -359,6 +400,9 @@ impl StageMethod for GrpoMethod {
         ]);
         if self.config.beta > 0.0 {
             metrics.push(("train/kl".to_string(), kl));
+        }
+        if self.config.contrastive_weight > 0.0 {
+            metrics.push(("train/rollout_infonce".to_string(), contrastive));
         }
         let tokens = buffer.rollouts.iter().map(|r| r.tokens.len()).sum();
         self.buffer = Some(GenerationBuffer { iteration: buffer.iteration + 1, ..buffer });

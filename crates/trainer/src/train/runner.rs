@@ -212,6 +212,7 @@ fn run_stage(
                 data: saved.data.clone(),
                 buffer: saved.buffer.clone(),
                 corpus_cache: None,
+                contrastive_temperature: stage.loss.temperature,
             })
         }
     };
