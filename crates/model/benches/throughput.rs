@@ -56,11 +56,47 @@ fn generation_tokens_per_s(config: &ModelConfig, device: &Device, prompts: usize
     generated as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Max |hidden − transformers' hidden| of a committed parity fixture, run on `device`.
+fn parity(dir: &std::path::Path, device: &Device) -> f64 {
+    let loaded = model::load_dir(dir, "<embtoken>", device).expect("fixture loads");
+    let bytes = std::fs::read(dir.join("expected.safetensors")).expect("expected.safetensors");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+    let ids = st.tensor("input_ids").unwrap();
+    let (rows, cols) = (ids.shape()[0], ids.shape()[1]);
+    let ids: Vec<Vec<u32>> = ids
+        .data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u32)
+        .collect::<Vec<_>>()
+        .chunks(cols)
+        .map(<[u32]>::to_vec)
+        .collect();
+    assert_eq!(ids.len(), rows);
+    let want: Vec<f32> = st
+        .tensor("last_hidden_state")
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let batch = TokenBatch::new(&ids, loaded.tokenizer.pad_id, PadSide::Right).unwrap();
+    let got = loaded.model.hidden(&batch).into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    got.iter().zip(&want).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let device_spec = args.iter().position(|a| a == "--device").map_or("cpu", |i| args[i + 1].as_str());
     let quick = args.iter().any(|a| a == "--quick");
     let device = model::parse_device(device_spec).expect("device");
+    if let Some(i) = args.iter().position(|a| a == "--parity") {
+        let dir = std::path::Path::new(&args[i + 1]);
+        println!(
+            "parity {} on {device_spec}: max abs error {:.2e} (tests require ≤ 1e-4)",
+            dir.display(),
+            parity(dir, &device)
+        );
+    }
     // Peak dense f32 throughput used for the floor; override with PEAK_GFLOPS (e.g. measured by PyTorch).
     let peak: f64 = std::env::var("PEAK_GFLOPS").ok().and_then(|v| v.parse().ok()).unwrap_or(190.0);
     println!("backend {device_spec}; floor at {peak} GFLOP/s (set PEAK_GFLOPS to change)");
