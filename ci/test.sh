@@ -17,7 +17,10 @@ step "format"
 cargo fmt --all -- --check
 
 step "tests (flex CPU backend)"
-cargo test --workspace --locked
+log="$(mktemp)"
+cargo test --workspace --locked 2>&1 | tee "$log"
+totals="$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")"
+rm -f "$log"
 
 step "clippy, with the wgpu backend compiled in"
 cargo clippy --workspace --all-targets --locked --features trainer/wgpu -- -D warnings
@@ -26,3 +29,4 @@ step "type-check the cuda backend"
 DOCS_RS=1 cargo check -p trainer --locked --features cuda
 
 step "done"
+echo "tests: $totals"
