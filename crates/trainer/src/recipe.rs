@@ -511,7 +511,7 @@ impl Recipe {
                     "it has no config.json, so it is not a HF model directory".to_string()
                 } else {
                     "it does not exist; if it is an earlier stage's export (`checkpoints/<run>/<stage>/final`), make \
-                     it first: `cargo run --release -p trainer -- --recipe stage1_warmup.toml`, then `--recipe \
+                     it first: `cargo run -p trainer -- --recipe stage1_warmup.toml`, then `--recipe \
                      stage2_contrastive.toml` (stage 3 starts from stage 2) — or run all stages with `--recipe \
                      curriculum.toml`"
                         .to_string()
