@@ -6,10 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Reuse a target directory outside the clone when one exists: a warm CI run then takes minutes, not half an hour.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/t1/target}"
+# The build goes to ./target (shared with `cargo run -p trainer`) unless CARGO_TARGET_DIR says otherwise; `.ci/run`
+# points it at a cache outside the clone so a warm CI run takes minutes, not half an hour.
 export CARGO_TERM_COLOR=never
-mkdir -p "$CARGO_TARGET_DIR"
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 
