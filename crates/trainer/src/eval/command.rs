@@ -49,6 +49,9 @@ pub struct EvalArgs {
     /// Drop retrieved documents whose id equals the query id (BEIR's rule).
     #[arg(long)]
     pub drop_query_id_docs: bool,
+    /// Print the generated reasoning of the first N queries (generate mode).
+    #[arg(long, default_value_t = 0)]
+    pub show: usize,
     /// Output folder for `report.json` and `run.trec`.
     #[arg(long, default_value = "eval_out")]
     pub out: PathBuf,
@@ -95,6 +98,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let report = evaluate(&loaded.model, &loaded.tokenizer, &format, &corpus, &set, &options)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     print!("{}", table(&report));
+    let queries: std::collections::HashMap<&str, &str> =
+        set.queries.iter().map(|q| (q.query_id.as_str(), q.query.as_str())).collect();
+    for (qid, text) in report.reasoning.iter().take(args.show) {
+        println!("{qid}: {}\n  → {text}", queries.get(qid.as_str()).unwrap_or(&""));
+    }
     let json = json!({
         "model": args.model,
         "mode": format!("{mode:?}").to_lowercase(),
@@ -102,6 +110,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         "mean": report.mean,
         "per_task": report.per_task,
         "per_query": report.per_query,
+        "reasoning": report.reasoning,
     });
     std::fs::write(args.out.join("report.json"), serde_json::to_string_pretty(&json)?)?;
     write_trec_run(&args.out.join("run.trec"), &report, "reasoning-retriever")?;

@@ -53,6 +53,8 @@ pub struct EvalReport {
     pub mean: QueryMetrics,
     /// The top documents of each query with their scores (the TREC run).
     pub run: HashMap<String, Vec<(String, f32)>>,
+    /// The generated reasoning of each query (`Generate` mode), in query order.
+    pub reasoning: Vec<(String, String)>,
 }
 
 /// Documents kept per query in the run.
@@ -73,10 +75,13 @@ pub fn evaluate(
     let dim = frozen.config.hidden_size;
     let docs: Vec<String> = corpus.docs().iter().map(|d| format.document(&d.joined(" "))).collect();
     let doc_emb = embed_texts(&frozen, tokenizer, &docs, options.batch_size, options.max_doc_tokens, false)?;
-    let query_emb = match options.mode {
+    let (query_emb, reasoning) = match options.mode {
         QueryMode::Plain => {
             let texts: Vec<String> = set.queries.iter().map(|q| format.query(&q.query, "")).collect();
-            embed_texts(&frozen, tokenizer, &texts, options.batch_size, options.max_query_tokens + 1, false)?
+            (
+                embed_texts(&frozen, tokenizer, &texts, options.batch_size, options.max_query_tokens + 1, false)?,
+                Vec::new(),
+            )
         }
         QueryMode::Generate => generated_query_embeddings(&frozen, tokenizer, format, set, options)?,
     };
@@ -103,21 +108,22 @@ pub fn evaluate(
         }
     }
     let per_task = by_task.iter().map(|(t, qs)| (t.clone(), mean(qs))).collect();
-    Ok(EvalReport { mean: mean(&per_query), per_query, per_task, run })
+    Ok(EvalReport { mean: mean(&per_query), per_query, per_task, run, reasoning })
 }
 
-/// Generates each query's reasoning and returns the embeddings read at its `<embtoken>`.
+/// Generates each query's reasoning and returns the embeddings read at its `<embtoken>`, with the reasoning texts.
 fn generated_query_embeddings(
     model: &CausalLm,
     tokenizer: &TextTokenizer,
     format: &TextFormat,
     set: &EvalSet,
     options: &EvalOptions,
-) -> anyhow::Result<Vec<f32>> {
+) -> anyhow::Result<(Vec<f32>, Vec<(String, String)>)> {
     let stop = StopTokens { emb_id: tokenizer.emb_id, eos_id: tokenizer.eos_id, pad_id: tokenizer.pad_id };
     let params = SamplingParams { temperature: options.temperature, ..SamplingParams::greedy(options.max_new_tokens) };
     let mut rng = model::rng::stream(0, &[]);
     let mut out = Vec::with_capacity(set.queries.len() * model.config.hidden_size);
+    let mut texts = Vec::with_capacity(set.queries.len());
     for chunk in set.queries.chunks(options.batch_size) {
         let prompts: Vec<Vec<u32>> = chunk
             .iter()
@@ -127,11 +133,12 @@ fn generated_query_embeddings(
                 Ok(ids)
             })
             .collect::<anyhow::Result<_>>()?;
-        for rollout in model.generate(&prompts, 1, &params, stop, &mut rng)? {
+        for (q, rollout) in chunk.iter().zip(model.generate(&prompts, 1, &params, stop, &mut rng)?) {
             out.extend_from_slice(&rollout.embedding);
+            texts.push((q.query_id.clone(), tokenizer.decode(&rollout.tokens, false)?));
         }
     }
-    Ok(out)
+    Ok((out, texts))
 }
 
 /// For each query (rows of `queries`, `[q, dim]`), the `k` best documents (rows of `docs`) by dot product,
