@@ -54,8 +54,11 @@ pub struct EvalReport {
     /// The top documents of each query with their scores (the TREC run).
     pub run: HashMap<String, Vec<(String, f32)>>,
     /// The generated reasoning of each query (`Generate` mode), in query order.
-    pub reasoning: Vec<(String, String)>,
+    pub reasoning: Reasoning,
 }
+
+/// (query id, generated reasoning text) pairs.
+pub type Reasoning = Vec<(String, String)>;
 
 /// Documents kept per query in the run.
 const TOP_K: usize = 1000;
@@ -118,7 +121,7 @@ fn generated_query_embeddings(
     format: &TextFormat,
     set: &EvalSet,
     options: &EvalOptions,
-) -> anyhow::Result<(Vec<f32>, Vec<(String, String)>)> {
+) -> anyhow::Result<(Vec<f32>, Reasoning)> {
     let stop = StopTokens { emb_id: tokenizer.emb_id, eos_id: tokenizer.eos_id, pad_id: tokenizer.pad_id };
     let params = SamplingParams { temperature: options.temperature, ..SamplingParams::greedy(options.max_new_tokens) };
     let mut rng = model::rng::stream(0, &[]);
