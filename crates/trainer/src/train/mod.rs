@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod grads;
+pub mod guard;
 pub mod metrics;
 pub mod progress;
 pub mod runner;

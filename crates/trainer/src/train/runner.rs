@@ -35,6 +35,7 @@ use crate::stages::objective::Objective;
 use crate::stages::{StageMethod, SupervisedMethod, contrastive, warmup};
 use crate::train::checkpoint::{self, TrainState};
 use crate::train::grads::clip_global_norm;
+use crate::train::guard::check_step;
 use crate::train::metrics::MetricsLog;
 use crate::train::progress::StageProgress;
 use crate::train::schedule::learning_rate;
@@ -254,26 +255,8 @@ fn run_stage(
         // With several ranks, the all-reduce of `grads` (sum, then divide by world size) goes here.
         let (grads, grad_norm) = clip_global_norm(grads, &params, o.max_grad_norm);
         let lr = learning_rate(o, step, stage.steps);
-        if loss.is_finite() && grad_norm.is_finite() {
+        if check_step(&mut state, loss, grad_norm, recipe.run.max_bad_steps)? {
             model = optimizer.step(lr, model, grads);
-            state.bad_steps_in_a_row = 0;
-        } else {
-            state.bad_steps_in_a_row += 1;
-            state.bad_steps_total += 1;
-            eprintln!(
-                "[{}] step {}: non-finite loss ({loss}) or gradient norm ({grad_norm}); step skipped",
-                stage.name,
-                step + 1
-            );
-            if state.bad_steps_in_a_row >= recipe.run.max_bad_steps {
-                bail!(
-                    "stage `{}`: {} consecutive steps had a NaN/Inf loss or gradient (last at step {}); lower \
-                     stage.optim.lr, check the data, or raise run.max_bad_steps",
-                    stage.name,
-                    state.bad_steps_in_a_row,
-                    step + 1
-                );
-            }
         }
         state.step = step + 1;
         state.tokens += tokens as u64;
