@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::{PadSide, TokenBatch, attention_mask, ids_tensor};
 use crate::cache::KvCache;
 use crate::error::ModelError;
+use crate::host::to_vec;
 use crate::model::CausalLm;
 use crate::pooling::l2_normalize;
 use crate::rng::SeededRng;
@@ -225,7 +226,7 @@ impl CausalLm {
                 let index = Tensor::from_data(TensorData::new(index, [capture.len()]), &device);
                 let picked = hidden.clone().reshape([n, dim]).select(0, index);
                 let embeddings = l2_normalize(picked);
-                let values = to_host(embeddings.into_data())?;
+                let values = to_vec(embeddings)?;
                 for (i, &r) in capture.iter().enumerate() {
                     out[r].embedding = values[i * dim..(i + 1) * dim].to_vec();
                 }
@@ -240,13 +241,7 @@ impl CausalLm {
 
 /// Logits of `[n, 1, hidden]` states as a host vector `[n · vocab]`.
 fn host_logits(model: &CausalLm, hidden: Tensor<3>) -> Result<Vec<f32>, ModelError> {
-    to_host(model.logits(hidden).into_data())
-}
-
-fn to_host(data: TensorData) -> Result<Vec<f32>, ModelError> {
-    data.convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| ModelError::Input(format!("cannot read tensor back to the host: {e:?}")))
+    to_vec(model.logits(hidden))
 }
 
 /// Draws one token from `logits` (one row). Returns the token, its policy log-prob (`log softmax(logits/T)`)
@@ -260,7 +255,8 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> (
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x / t));
     let weights: Vec<f64> = logits.iter().map(|&x| ((x / t - max) as f64).exp()).collect();
     let total: f64 = weights.iter().sum();
-    let mut kept: Vec<usize> = if params.top_k > 0 || params.top_p < 1.0 {
+    // Top-k / top-p keep a subset of the vocabulary (in index order); without them every token is a candidate.
+    let kept: Option<Vec<usize>> = (params.top_k > 0 || params.top_p < 1.0).then(|| {
         let mut order: Vec<usize> = (0..logits.len()).collect();
         order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
         if params.top_k > 0 {
@@ -278,19 +274,21 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> (
             }
             order.truncate(keep.max(1));
         }
+        order.sort_unstable();
         order
-    } else {
-        (0..logits.len()).collect()
-    };
-    kept.sort_unstable();
-    let kept_total: f64 = kept.iter().map(|&i| weights[i]).sum();
+    });
+    let kept_total: f64 = kept.as_ref().map_or(total, |k| k.iter().map(|&i| weights[i]).sum());
     let u: f64 = rng.random::<f64>() * kept_total;
+    let mut candidates: Box<dyn Iterator<Item = usize>> = match &kept {
+        Some(k) => Box::new(k.iter().copied()),
+        None => Box::new(0..logits.len()),
+    };
     let mut acc = 0.0;
-    let mut token = *kept.last().expect("at least one token is kept");
-    for &i in &kept {
+    let mut token = usize::MAX;
+    for i in candidates.by_ref() {
         acc += weights[i];
+        token = i;
         if u < acc {
-            token = i;
             break;
         }
     }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::format::TextFormat;
+use crate::host::to_vec;
 use crate::model::CausalLm;
 use crate::params::transpose_host;
 use crate::tokenizer::TextTokenizer;
@@ -133,10 +134,10 @@ impl ModuleVisitor for HostVisitor {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         self.names.visit_float(param);
         let named = self.names.out.pop().expect("just pushed");
-        let values = match param.val().into_data().convert::<f32>().try_into_vec::<f32>() {
+        let values = match to_vec(param.val()) {
             Ok(v) => v,
             Err(e) => {
-                self.error = Some(ModelError::Input(format!("cannot read {}: {e:?}", named.name)));
+                self.error = Some(ModelError::Input(format!("{}: {e}", named.name)));
                 return;
             }
         };

@@ -20,6 +20,7 @@ pub mod error;
 pub mod format;
 pub mod generation;
 pub mod hf;
+pub mod host;
 pub mod mlp;
 pub mod model;
 pub mod norm;

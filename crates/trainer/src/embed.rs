@@ -83,8 +83,8 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Embeds already formatted `inputs` (each must contain the embedding token), batching similar lengths
-/// together; returns row-major `[inputs.len(), hidden]` in input order.
+/// Embeds already formatted `inputs` (each must contain the embedding token), cut to `max_tokens`; returns
+/// row-major `[inputs.len(), hidden]` in input order.
 pub fn embed_texts(
     model: &CausalLm,
     tokenizer: &TextTokenizer,
@@ -95,18 +95,29 @@ pub fn embed_texts(
 ) -> anyhow::Result<Vec<f32>> {
     let encoded: Vec<Vec<u32>> =
         inputs.iter().map(|t| encode_with_emb_tail(tokenizer, t, max_tokens)).collect::<Result<_, _>>()?;
-    let mut order: Vec<usize> = (0..encoded.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+    embed_rows(model, tokenizer, &encoded, batch_size, progress)
+}
+
+/// Embeds token rows that end with the embedding token, without a graph, batching rows of similar length
+/// together; returns row-major `[rows.len(), hidden]` in input order.
+pub fn embed_rows(
+    model: &CausalLm,
+    tokenizer: &TextTokenizer,
+    rows: &[Vec<u32>],
+    batch_size: usize,
+    progress: bool,
+) -> anyhow::Result<Vec<f32>> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rows[i].len()));
     let dim = model.config.hidden_size;
-    let mut out = vec![0.0f32; encoded.len() * dim];
-    let bar = if progress { ProgressBar::new(encoded.len() as u64) } else { ProgressBar::hidden() };
+    let mut out = vec![0.0f32; rows.len() * dim];
+    let bar = if progress { ProgressBar::new(rows.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} texts {per_sec} eta {eta}").expect("template"));
     let frozen = burn::module::Module::valid(model);
     for chunk in order.chunks(batch_size) {
-        let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| encoded[i].clone()).collect();
-        let batch = TokenBatch::new(&rows, tokenizer.pad_id, PadSide::Right)?;
-        let emb = frozen.embed(&batch, tokenizer.emb_id)?;
-        let values = emb.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let batch_rows: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].clone()).collect();
+        let batch = TokenBatch::new(&batch_rows, tokenizer.pad_id, PadSide::Right)?;
+        let values = model::host::to_vec(frozen.embed(&batch, tokenizer.emb_id)?)?;
         for (k, &i) in chunk.iter().enumerate() {
             out[i * dim..(i + 1) * dim].copy_from_slice(&values[k * dim..(k + 1) * dim]);
         }

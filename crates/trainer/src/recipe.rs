@@ -112,7 +112,7 @@ pub struct DataSpec {
     /// `["data/corpus.parquet"]`.
     pub corpus: Vec<String>,
     /// Rows of the corpus/evaluation readers to skip instead of failing on: `error` or `skip`. Default `error`.
-    pub bad_rows: String,
+    pub bad_rows: data::BadRowPolicy,
     /// Row groups per shuffle window (the bounded shuffle buffer). Default 4.
     pub shuffle_window: usize,
     /// Worker threads preparing batches in the background. Default 1.
@@ -125,7 +125,7 @@ impl Default for DataSpec {
     fn default() -> Self {
         Self {
             corpus: vec!["data/corpus.parquet".into()],
-            bad_rows: "error".into(),
+            bad_rows: data::BadRowPolicy::Error,
             shuffle_window: 4,
             workers: 1,
             prefetch: 64,
@@ -499,9 +499,6 @@ impl Recipe {
         positive("run.keep_last", self.run.keep_last)?;
         positive("run.max_bad_steps", self.run.max_bad_steps)?;
         model::parse_device(&self.run.device).map_err(|e| err("run.device".into(), e.to_string()))?;
-        if !["error", "skip"].contains(&self.data.bad_rows.as_str()) {
-            return Err(err("data.bad_rows".into(), format!("`error` or `skip`, got {:?}", self.data.bad_rows)));
-        }
         positive("data.shuffle_window", self.data.shuffle_window)?;
         positive("data.workers", self.data.workers)?;
         positive("data.prefetch", self.data.prefetch)?;

@@ -247,9 +247,11 @@ fn gradcache_gives_the_same_gradients_as_one_graph() {
     let loss = LossConfig { symmetric: true, triplet: 0.5, ..LossConfig::default() };
     let objective = Objective::new(StageKind::Contrastive, &loss);
     let params = model::named_params(&net);
-    let (whole, parts, _) = single_graph_grads(&net, &tok, &objective, &examples, 1.0, 2).unwrap();
-    let (cached, cached_parts) = gradcache_grads(&net, &tok, &objective, &examples, 2, 2, &params).unwrap();
+    let (whole, parts, value) = single_graph_grads(&net, &tok, &objective, &examples, 1.0, 2).unwrap();
+    let (cached, cached_parts, cached_value) =
+        gradcache_grads(&net, &tok, &objective, &examples, 2, 2, &params).unwrap();
     assert!((parts.infonce - cached_parts.infonce).abs() < 1e-5);
+    assert!((value - cached_value).abs() < 1e-5, "loss {value} vs {cached_value}");
     let mut compared = 0;
     for p in &params {
         let (a, b) = match p.shape.len() {

@@ -144,26 +144,52 @@ fn generated_query_embeddings(
     Ok((out, texts))
 }
 
-/// For each query (rows of `queries`, `[q, dim]`), the `k` best documents (rows of `docs`) by dot product,
-/// best first; documents are scored in blocks so memory stays bounded for large corpora.
-pub fn exact_top_k(model: &CausalLm, queries: &[f32], docs: &[f32], dim: usize, k: usize) -> Vec<Vec<(usize, f32)>> {
+/// Calls `visit(start, n, scores)` for consecutive blocks of at most [`SEARCH_BLOCK`] documents, `scores` being the
+/// row-major `[queries, n]` dot products of every query with documents `start .. start + n` — so memory stays
+/// bounded for large corpora.
+fn score_blocks(
+    model: &CausalLm,
+    queries: &[f32],
+    docs: &[f32],
+    dim: usize,
+    mut visit: impl FnMut(usize, usize, &[f32]),
+) {
     let device = model.device();
     let nq = queries.len() / dim;
     let nd = docs.len() / dim;
     let q = Tensor::<2>::from_data(TensorData::new(queries.to_vec(), [nq, dim]), &device);
-    let mut best: Vec<Vec<(usize, f32)>> = vec![Vec::new(); nq];
     for start in (0..nd).step_by(SEARCH_BLOCK) {
         let n = SEARCH_BLOCK.min(nd - start);
         let block =
             Tensor::<2>::from_data(TensorData::new(docs[start * dim..(start + n) * dim].to_vec(), [n, dim]), &device);
-        let scores = q.clone().matmul(block.transpose()).into_data().convert::<f32>();
-        let scores = scores.try_into_vec::<f32>().expect("f32 scores");
+        let scores = model::host::to_vec(q.clone().matmul(block.transpose())).expect("f32 scores");
+        visit(start, n, &scores);
+    }
+}
+
+/// For each query (rows of `queries`, `[q, dim]`), the `k` best documents (rows of `docs`) by dot product,
+/// best first.
+pub fn exact_top_k(model: &CausalLm, queries: &[f32], docs: &[f32], dim: usize, k: usize) -> Vec<Vec<(usize, f32)>> {
+    let mut best: Vec<Vec<(usize, f32)>> = vec![Vec::new(); queries.len() / dim];
+    score_blocks(model, queries, docs, dim, |start, n, scores| {
         for (qi, row) in scores.chunks(n).enumerate() {
             let list = &mut best[qi];
             list.extend(row.iter().enumerate().map(|(j, &s)| (start + j, s)));
             list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             list.truncate(k);
         }
-    }
+    });
     best
+}
+
+/// Every query's dot product with every document, row-major `[queries, documents]`.
+pub fn similarities(model: &CausalLm, queries: &[f32], docs: &[f32], dim: usize) -> Vec<f32> {
+    let nd = docs.len() / dim;
+    let mut out = vec![0.0f32; (queries.len() / dim) * nd];
+    score_blocks(model, queries, docs, dim, |start, n, scores| {
+        for (qi, row) in scores.chunks(n).enumerate() {
+            out[qi * nd + start..qi * nd + start + n].copy_from_slice(row);
+        }
+    });
+    out
 }

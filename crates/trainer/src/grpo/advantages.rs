@@ -36,12 +36,13 @@ impl Advantages {
     }
 }
 
-fn mean(x: &[f64]) -> f64 {
+/// Arithmetic mean.
+pub fn mean(x: &[f64]) -> f64 {
     x.iter().sum::<f64>() / x.len() as f64
 }
 
 /// Bessel-corrected standard deviation (NaN for fewer than two values, as torch gives).
-fn std(x: &[f64]) -> f64 {
+pub fn std(x: &[f64]) -> f64 {
     if x.len() < 2 {
         return f64::NAN;
     }

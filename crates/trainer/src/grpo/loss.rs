@@ -139,7 +139,7 @@ pub fn policy_loss(
         LossType::DrGrpo => masked.sum() / (batch.rows * config.max_completion_length) as f64 / ga,
         LossType::Dapo => masked.sum() / step_tokens.max(1) as f64,
     };
-    let ratio_host = ratio.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    let ratio_host = model::host::to_vec(ratio).expect("ratios read back as f32");
     // TRL averages clip indicators over loss tokens at token level and over sequences at sequence level.
     let (mut low, mut high, mut tokens) = (0.0, 0.0, 0.0);
     for row in 0..batch.rows {

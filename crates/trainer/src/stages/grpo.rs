@@ -10,6 +10,7 @@
 //! `bnpo`, `dr_grpo` or `dapo` ([`crate::grpo::loss`]). The generation batch, its advantages and old log-probs stay
 //! in a buffer (saved with checkpoints) until all `num_iterations` updates have used it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -18,13 +19,15 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, TensorData};
 use data::{DataState, GrpoRow, Prefetch, PrefetchConfig, ShardSet, StreamConfig};
 use model::hf::NamedParam;
+use model::host::to_vec;
 use model::pooling::{gather_rows, l2_normalize};
 use model::rng::stream;
 use model::{CausalLm, PadSide, Rollout, StopTokens, TextTokenizer, TokenBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::embed::embed_texts;
-use crate::grpo::advantages::group_advantages;
+use crate::embed::{embed_rows, embed_texts};
+use crate::eval::evaluator::similarities;
+use crate::grpo::advantages::{self, group_advantages};
 use crate::grpo::loss::{PolicyBatch, PolicyLossConfig, policy_loss};
 use crate::grpo::reward::{CandidatePool, retrieval_reward};
 use crate::losses::info_nce;
@@ -94,6 +97,16 @@ pub struct GenerationBuffer {
     pub metrics: Vec<(String, f64)>,
 }
 
+/// The corpus as a candidate pool: ids and embeddings, made at generation `generation`.
+pub struct CorpusPool {
+    /// Generation index at which it was encoded.
+    pub generation: usize,
+    /// Document ids in corpus order.
+    pub ids: Vec<String>,
+    /// Row-major `[documents, hidden]` embeddings.
+    pub embeddings: Vec<f32>,
+}
+
 /// Stage 3 on the shared loop.
 pub struct GrpoMethod {
     /// Prepared queries.
@@ -118,8 +131,8 @@ pub struct GrpoMethod {
     pub data: Option<DataState>,
     /// The current generation batch.
     pub buffer: Option<GenerationBuffer>,
-    /// Corpus embeddings for the corpus pool, with the generation index they were made at.
-    pub corpus_cache: Option<(usize, Vec<f32>)>,
+    /// The embedded corpus when `pool = "corpus"`.
+    pub corpus_pool: Option<CorpusPool>,
     /// Temperature τ of the optional rollout InfoNCE term (the stage's `loss.temperature`).
     pub contrastive_temperature: f64,
 }
@@ -144,17 +157,35 @@ impl GrpoMethod {
         let reward_start = std::time::Instant::now();
         let dim = frozen.config.hidden_size;
 
-        // Rank each rollout's embedding against the pool.
-        let (pool_ids, pool_emb) = self.pool(&frozen, &batch, generation)?;
+        // Rank each rollout's embedding against the pool (one blocked matmul for all rollouts).
+        if c.pool == CandidatePool::Corpus {
+            self.refresh_corpus_pool(&frozen, generation)?;
+        }
+        let batch_pool;
+        let (pool_ids, pool_emb): (&[String], &[f32]) = match &self.corpus_pool {
+            Some(pool) if c.pool == CandidatePool::Corpus => (&pool.ids, &pool.embeddings),
+            _ => {
+                batch_pool = self.batch_pool(&frozen, &batch)?;
+                (&batch_pool.0, &batch_pool.1)
+            }
+        };
+        let queries: Vec<f32> = rollouts.iter().flat_map(|r| r.embedding.iter().copied()).collect();
+        let scores = similarities(&frozen, &queries, pool_emb, dim);
+        // Relevant and excluded pool documents, once per query.
+        let marks: Vec<(Vec<bool>, Vec<bool>)> = batch
+            .iter()
+            .map(|e| {
+                let positives: HashSet<&str> = e.positives.iter().map(|p| p.id.as_str()).collect();
+                let excluded: HashSet<&str> = e.excluded_ids.iter().map(String::as_str).collect();
+                let relevant = pool_ids.iter().map(|id| positives.contains(id.as_str())).collect();
+                (relevant, pool_ids.iter().map(|id| excluded.contains(id.as_str())).collect())
+            })
+            .collect();
         let mut rewards = Vec::with_capacity(rollouts.len());
         let mut retrieval = Vec::with_capacity(rollouts.len());
-        for r in &rollouts {
-            let example = &batch[r.prompt];
-            let scores: Vec<f32> =
-                pool_emb.chunks(dim).map(|d| d.iter().zip(&r.embedding).map(|(a, b)| a * b).sum()).collect();
-            let relevant: Vec<bool> = pool_ids.iter().map(|id| example.positives.iter().any(|p| &p.id == id)).collect();
-            let excluded: Vec<bool> = pool_ids.iter().map(|id| example.excluded_ids.contains(id)).collect();
-            let value = retrieval_reward(&scores, &relevant, &excluded, c.reward, c.reward_k);
+        for (r, row) in rollouts.iter().zip(scores.chunks(pool_ids.len())) {
+            let (relevant, excluded) = &marks[r.prompt];
+            let value = retrieval_reward(row, relevant, excluded, c.reward, c.reward_k);
             let format = if r.truncated() { 0.0 } else { c.format_weight };
             let length = c.length_penalty * r.policy_logprobs.len() as f64 / c.sampling.max_new_tokens as f64;
             retrieval.push(value);
@@ -172,8 +203,7 @@ impl GrpoMethod {
             None => None,
         };
         let n = rollouts.len() as f64;
-        let mean = rewards.iter().sum::<f64>() / n;
-        let std = (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+        let (mean, std) = (advantages::mean(&rewards), advantages::std(&rewards));
         let lengths: Vec<f64> = rollouts.iter().map(|r| r.policy_logprobs.len() as f64).collect();
         let metrics = vec![
             ("train/reward".to_string(), mean),
@@ -204,48 +234,32 @@ impl GrpoMethod {
         })
     }
 
-    /// Pool document ids and their embeddings (row-major `[n, dim]`) for this generation.
-    fn pool(
-        &mut self,
-        model: &CausalLm,
-        batch: &[GrpoExample],
-        generation: usize,
-    ) -> anyhow::Result<(Vec<String>, Vec<f32>)> {
-        let t = &self.tokenizer;
-        match self.config.pool {
-            CandidatePool::Batch => {
-                let mut ids = Vec::new();
-                let mut rows = Vec::new();
-                for e in batch {
-                    for d in e.positives.iter().chain(&e.negatives) {
-                        if !ids.contains(&d.id) {
-                            ids.push(d.id.clone());
-                            rows.push(d.tokens.clone());
-                        }
-                    }
-                }
-                let mut emb = Vec::with_capacity(rows.len() * model.config.hidden_size);
-                for chunk in rows.chunks(32) {
-                    let b = TokenBatch::new(chunk, t.pad_id, PadSide::Right)?;
-                    emb.extend(host(model.embed(&b, t.emb_id)?)?);
-                }
-                Ok((ids, emb))
-            }
-            CandidatePool::Corpus => {
-                let stale = self
-                    .corpus_cache
-                    .as_ref()
-                    .is_none_or(|(at, _)| generation >= at + self.config.corpus_refresh_every);
-                if stale {
-                    let texts: Vec<String> =
-                        self.corpus.docs().iter().map(|d| self.encoder.format.document(&d.joined(" "))).collect();
-                    let emb = embed_texts(model, t, &texts, 32, self.encoder.limits.document, false)?;
-                    self.corpus_cache = Some((generation, emb));
-                }
-                let ids = self.corpus.ids().map(str::to_string).collect();
-                Ok((ids, self.corpus_cache.as_ref().expect("just filled").1.clone()))
+    /// The batch pool: every query's positives and hard negatives (each document once), embedded now.
+    fn batch_pool(&self, model: &CausalLm, batch: &[GrpoExample]) -> anyhow::Result<(Vec<String>, Vec<f32>)> {
+        let mut seen = HashSet::new();
+        let mut ids = Vec::new();
+        let mut rows = Vec::new();
+        for d in batch.iter().flat_map(|e| e.positives.iter().chain(&e.negatives)) {
+            if seen.insert(d.id.as_str()) {
+                ids.push(d.id.clone());
+                rows.push(d.tokens.clone());
             }
         }
+        Ok((ids, embed_rows(model, &self.tokenizer, &rows, 32, false)?))
+    }
+
+    /// Re-encodes the whole corpus when the pool is older than `corpus_refresh_every` generations.
+    fn refresh_corpus_pool(&mut self, model: &CausalLm, generation: usize) -> anyhow::Result<()> {
+        let every = self.config.corpus_refresh_every;
+        if self.corpus_pool.as_ref().is_some_and(|p| generation < p.generation + every) {
+            return Ok(());
+        }
+        let texts: Vec<String> =
+            self.corpus.docs().iter().map(|d| self.encoder.format.document(&d.joined(" "))).collect();
+        let embeddings = embed_texts(model, &self.tokenizer, &texts, 32, self.encoder.limits.document, false)?;
+        let ids = self.corpus.ids().map(str::to_string).collect();
+        self.corpus_pool = Some(CorpusPool { generation, ids, embeddings });
+        Ok(())
     }
 
     /// log π of each rollout's sampled tokens under `model` (no graph), at the sampling temperature.
@@ -259,7 +273,7 @@ impl GrpoMethod {
         let mut out = Vec::with_capacity(rollouts.len());
         for chunk in rollouts.chunks(32) {
             let pass = self.forward_rollouts(&frozen, prompts, chunk)?;
-            let values = host(pass.logp)?;
+            let values = to_vec(pass.logp)?;
             for (i, r) in chunk.iter().enumerate() {
                 out.push(values[i * pass.cols..i * pass.cols + r.policy_logprobs.len()].to_vec());
             }
@@ -409,12 +423,12 @@ impl StageMethod for GrpoMethod {
         Ok(StepOutput { grads: grads.context("empty generation batch")?, loss, metrics, tokens })
     }
 
+    fn data_state(&self) -> Option<&DataState> {
+        self.data.as_ref()
+    }
+
     fn resume_state(&self) -> ResumeState {
         let live = self.buffer.clone().filter(|b| b.iteration < self.config.num_iterations);
         ResumeState { data: self.data.clone(), buffer: live }
     }
-}
-
-fn host<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| anyhow::anyhow!("reading a tensor back: {e:?}"))
 }

@@ -18,6 +18,7 @@ use model::{CausalLm, TextTokenizer};
 
 use crate::recipe::StageKind;
 use crate::stages::example::Example;
+use crate::stages::gradcache::gradcache_grads;
 use crate::stages::objective::{LossParts, Objective, micro_batch_loss};
 
 /// What one optimizer step of a stage produced.
@@ -45,7 +46,9 @@ pub struct ResumeState {
 pub trait StageMethod {
     /// The gradients of optimizer step `step` (0-based) at `model`'s weights.
     fn step(&mut self, model: &CausalLm, step: usize, params: &[NamedParam]) -> anyhow::Result<StepOutput>;
-    /// The state to checkpoint after the last step.
+    /// The data cursor after the last consumed example.
+    fn data_state(&self) -> Option<&DataState>;
+    /// The state to checkpoint after the last step (built only when a checkpoint is written).
     fn resume_state(&self) -> ResumeState;
 }
 
@@ -80,17 +83,14 @@ impl StageMethod for SupervisedMethod {
         let mut grads: Option<GradientsParams> = None;
         let mut parts = LossParts::default();
         let mut loss = 0.0;
+        // GradCache applies to stage 2's embedding terms (the recipe rejects it together with the SFT term).
+        let chunk = if self.kind == StageKind::Contrastive { self.objective.config.gradcache_chunk } else { 0 };
         for micro in batch.chunks(self.batch_size) {
-            let (g, p, value) = micro_batch_grads(
-                self.kind,
-                model,
-                &self.tokenizer,
-                &self.objective,
-                micro,
-                sft_normaliser,
-                self.grad_accum,
-                params,
-            )?;
+            let (g, p, value) = if chunk > 0 {
+                gradcache_grads(model, &self.tokenizer, &self.objective, micro, chunk, self.grad_accum, params)?
+            } else {
+                single_graph_grads(model, &self.tokenizer, &self.objective, micro, sft_normaliser, self.grad_accum)?
+            };
             grads = Some(crate::train::grads::accumulate(grads, g, params));
             loss += value;
             parts.sft += p.sft;
@@ -108,6 +108,10 @@ impl StageMethod for SupervisedMethod {
             }
         }
         Ok(StepOutput { grads: grads.ok_or_else(|| anyhow::anyhow!("empty step"))?, loss, metrics, tokens })
+    }
+
+    fn data_state(&self) -> Option<&DataState> {
+        self.data.as_ref()
     }
 
     fn resume_state(&self) -> ResumeState {
@@ -150,25 +154,4 @@ pub fn single_graph_grads(
     let (loss, parts) = micro_batch_loss(model, tokenizer, objective, examples, sft_normaliser, micro_batches)?;
     let value = loss.clone().into_scalar::<f32>() as f64;
     Ok((GradientsParams::from_grads(loss.backward(), model), parts, value))
-}
-
-/// Which of a stage's per-micro-batch computations to run.
-#[allow(clippy::too_many_arguments)]
-pub fn micro_batch_grads(
-    kind: StageKind,
-    model: &CausalLm,
-    tokenizer: &TextTokenizer,
-    objective: &Objective,
-    examples: &[Example],
-    sft_normaliser: f64,
-    micro_batches: usize,
-    params: &[NamedParam],
-) -> anyhow::Result<(GradientsParams, LossParts, f64)> {
-    match kind {
-        StageKind::Warmup => single_graph_grads(model, tokenizer, objective, examples, sft_normaliser, micro_batches),
-        StageKind::Contrastive => {
-            contrastive::micro_batch_grads(model, tokenizer, objective, examples, sft_normaliser, micro_batches, params)
-        }
-        StageKind::Grpo => anyhow::bail!("stage 3 has no supervised micro-batches"),
-    }
 }

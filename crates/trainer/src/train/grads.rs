@@ -30,9 +30,9 @@ fn add<const D: usize>(total: &mut GradientsParams, more: &mut GradientsParams, 
     }
 }
 
-/// The L2 norm of all gradients together (computed in f64 on the host from per-tensor sums of squares).
+/// The L2 norm of all gradients together: per-tensor sums of squares added on the device, one read back.
 pub fn global_norm(grads: &GradientsParams, params: &[NamedParam]) -> f64 {
-    let mut sum = 0.0f64;
+    let mut total: Option<Tensor<1>> = None;
     for p in params {
         let sq = match p.shape.len() {
             1 => grads.get::<1>(p.id).map(square_sum),
@@ -40,13 +40,18 @@ pub fn global_norm(grads: &GradientsParams, params: &[NamedParam]) -> f64 {
             3 => grads.get::<3>(p.id).map(square_sum),
             _ => None,
         };
-        sum += sq.unwrap_or(0.0);
+        if let Some(sq) = sq {
+            total = Some(match total {
+                Some(t) => t + sq,
+                None => sq,
+            });
+        }
     }
-    sum.sqrt()
+    total.map_or(0.0, |t| (t.into_scalar::<f32>() as f64).sqrt())
 }
 
-fn square_sum<const D: usize>(t: Tensor<D>) -> f64 {
-    t.powi_scalar(2).sum().into_scalar::<f32>() as f64
+fn square_sum<const D: usize>(t: Tensor<D>) -> Tensor<1> {
+    t.powi_scalar(2).sum()
 }
 
 /// Multiplies every gradient by `factor`.

@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
-use data::{BadRowPolicy, ColumnNames, Corpus, PrefetchConfig, ShardSet, StreamConfig};
+use data::{ColumnNames, Corpus, PrefetchConfig, ShardSet, StreamConfig};
 use model::rng::derive_seed;
 use model::{CausalLm, TextTokenizer, named_params};
 use serde_json::Value;
@@ -105,7 +105,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         }
         None => (0, None),
     };
-    let policy = bad_row_policy(&recipe.data.bad_rows);
+    let policy = recipe.data.bad_rows;
     let corpus = Arc::new(Corpus::load(&ShardSet::open(&recipe.data.corpus)?, &ColumnNames::default(), policy)?);
     let mut metrics = MetricsLog::open(&out, recipe.run.rank)?;
     let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
@@ -141,10 +141,6 @@ struct StageContext<'a> {
     out: &'a Path,
 }
 
-fn bad_row_policy(name: &str) -> BadRowPolicy {
-    if name == "skip" { BadRowPolicy::Skip } else { BadRowPolicy::Error }
-}
-
 fn run_stage(
     ctx: &StageContext,
     mut model: CausalLm,
@@ -175,7 +171,7 @@ fn run_stage(
         rank: recipe.run.rank,
         world_size: recipe.run.world_size,
         num_epochs: None,
-        bad_rows: bad_row_policy(&recipe.data.bad_rows),
+        bad_rows: recipe.data.bad_rows,
         columns: ColumnNames::default(),
         ..StreamConfig::default()
     };
@@ -212,7 +208,7 @@ fn run_stage(
                 seed,
                 data: saved.data.clone(),
                 buffer: saved.buffer.clone(),
-                corpus_cache: None,
+                corpus_pool: None,
                 contrastive_temperature: stage.loss.temperature,
             })
         }
@@ -250,7 +246,6 @@ fn run_stage(
     for step in first_step..stage.steps {
         let step_start = Instant::now();
         let out = method.step(&model, step, &params)?;
-        state.resume = method.resume_state();
         let (grads, loss, tokens) = (out.grads, out.loss, out.tokens);
         // With several ranks, the all-reduce of `grads` (sum, then divide by world size) goes here.
         let (grads, grad_norm) = clip_global_norm(grads, &params, o.max_grad_norm);
@@ -275,7 +270,7 @@ fn run_stage(
                 ("train/grad_norm".to_string(), grad_norm),
                 ("train/tokens_per_s".to_string(), tokens_per_s),
                 ("train/bad_steps".to_string(), state.bad_steps_total as f64),
-                ("data/skipped_rows".to_string(), state.resume.data.as_ref().map_or(0, |d| d.skipped.total()) as f64),
+                ("data/skipped_rows".to_string(), method.data_state().map_or(0, |d| d.skipped.total()) as f64),
             ];
             values.extend(out.metrics);
             let extra = [("stage", Value::from(stage.name.clone())), ("stage_step", Value::from(state.step))];
@@ -284,6 +279,7 @@ fn run_stage(
         let every = recipe.run.checkpoint_every;
         if is_rank0 && every > 0 && state.step.is_multiple_of(every) && state.step < stage.steps {
             let root = ctx.out.join("checkpoints");
+            state.resume = method.resume_state();
             checkpoint::save(
                 &root,
                 &format!("step-{:08}", state.global_step),
