@@ -119,6 +119,10 @@ pub struct DataSpec {
     pub workers: usize,
     /// Prepared examples queued ahead of the trainer. Default 64.
     pub prefetch: usize,
+    /// Column names of every schema, e.g. `[data.columns] text = "content"` (fields `doc_id`, `text`, `title`,
+    /// `query_id`, `query`, `reasoning`, `positive_ids`, `negative_ids`, `positives`, `negatives`, `excluded_ids`,
+    /// `task`, `relevance`). Default: those names.
+    pub columns: data::ColumnNames,
 }
 
 impl Default for DataSpec {
@@ -129,6 +133,7 @@ impl Default for DataSpec {
             shuffle_window: 4,
             workers: 1,
             prefetch: 64,
+            columns: data::ColumnNames::default(),
         }
     }
 }
@@ -229,13 +234,12 @@ impl Default for EvalSetSpec {
 }
 
 impl EvalSetSpec {
-    /// Reads the queries and qrels.
-    pub fn load(&self) -> anyhow::Result<data::EvalSet> {
-        let names = data::ColumnNames::default();
+    /// Reads the queries and qrels with the recipe's column names.
+    pub fn load(&self, names: &data::ColumnNames) -> anyhow::Result<data::EvalSet> {
         Ok(data::EvalSet::load(
             &data::ShardSet::open(&self.queries)?,
             &data::ShardSet::open(&self.qrels)?,
-            &names,
+            names,
             data::BadRowPolicy::Error,
         )?)
     }

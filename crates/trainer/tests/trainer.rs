@@ -314,7 +314,7 @@ fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
         qrels: vec![root().join("data/dev_qrels.parquet").display().to_string()],
         ..Default::default()
     }
-    .load()
+    .load(&data::ColumnNames::default())
     .unwrap();
     let options = EvalOptions {
         mode: QueryMode::Plain,

@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
-use data::{ColumnNames, Corpus, PrefetchConfig, ShardSet, StreamConfig};
+use data::{Corpus, PrefetchConfig, ShardSet, StreamConfig};
 use model::rng::derive_seed;
 use model::{CausalLm, TextTokenizer, named_params};
 use serde_json::Value;
@@ -106,7 +106,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         None => (0, None),
     };
     let policy = recipe.data.bad_rows;
-    let corpus = Arc::new(Corpus::load(&ShardSet::open(&recipe.data.corpus)?, &ColumnNames::default(), policy)?);
+    let corpus = Arc::new(Corpus::load(&ShardSet::open(&recipe.data.corpus)?, &recipe.data.columns, policy)?);
     let mut metrics = MetricsLog::open(&out, recipe.run.rank)?;
     let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
     let mut summaries = Vec::new();
@@ -172,7 +172,7 @@ fn run_stage(
         world_size: recipe.run.world_size,
         num_epochs: None,
         bad_rows: recipe.data.bad_rows,
-        columns: ColumnNames::default(),
+        columns: recipe.data.columns.clone(),
         ..StreamConfig::default()
     };
     let prefetch = PrefetchConfig { workers: recipe.data.workers, capacity: recipe.data.prefetch };
@@ -359,7 +359,14 @@ fn run_evals(
             max_query_tokens: ctx.stage.limits.query,
             drop_query_id_docs: set.drop_query_id_docs,
         };
-        let report = evaluate(model, ctx.tokenizer, &ctx.recipe.format, &ctx.corpus, &set.load()?, &options)?;
+        let report = evaluate(
+            model,
+            ctx.tokenizer,
+            &ctx.recipe.format,
+            &ctx.corpus,
+            &set.load(&ctx.recipe.data.columns)?,
+            &options,
+        )?;
         let m = report.mean;
         let tag = |k: &str| format!("eval/{}/{k}", set.name);
         let values = vec![(tag("ndcg@10"), m.ndcg_10), (tag("recall@10"), m.recall_10), (tag("mrr"), m.mrr)];
