@@ -254,6 +254,8 @@ impl ModelConfig {
     /// from, if any) are kept, so that export changes only what training changed (e.g. a grown vocabulary).
     pub fn to_hf_json(&self, base: Option<&Value>) -> Value {
         let mut obj = base.and_then(Value::as_object).cloned().unwrap_or_else(Map::new);
+        // transformers 5 writes `dtype`, 4.x `torch_dtype`; export writes f32 weights, so both must say so.
+        let has_dtype = obj.contains_key("dtype");
         let mut set = |k: &str, v: Value| {
             obj.insert(k.to_string(), v);
         };
@@ -272,6 +274,9 @@ impl ModelConfig {
         set("max_position_embeddings", Value::from(self.max_position_embeddings));
         set("hidden_act", Value::from("silu"));
         set("torch_dtype", Value::from("float32"));
+        if has_dtype {
+            set("dtype", Value::from("float32"));
+        }
         if self.family != Family::Qwen2 {
             set("attention_bias", Value::from(self.qkv_bias));
         }

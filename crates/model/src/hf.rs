@@ -199,8 +199,6 @@ pub fn export_dir(
     write_safetensors(&dir.join("model.safetensors"), &hf_tensors(model)?)?;
     let mut config = model.config.to_hf_json(hf_config);
     if let Some(obj) = config.as_object_mut() {
-        obj.remove("torch_dtype");
-        obj.insert("torch_dtype".into(), json!("float32"));
         if let Some(eos) = tokenizer.eos_id {
             obj.insert("eos_token_id".into(), json!(eos));
         }
