@@ -12,6 +12,9 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 
+step "real assets (SmolLM2 GGUF, Python reference stack)"
+. ci/assets.sh
+
 step "format"
 cargo fmt --all -- --check
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chat::ChatTemplate;
 use crate::error::ModelError;
 use crate::tokenizer::DEFAULT_EMB_TOKEN;
 
@@ -23,6 +24,12 @@ pub struct TextFormat {
     pub document_instruction: String,
     /// Instruction put before queries. Default `"Query: "`.
     pub query_instruction: String,
+    /// Wrap the query prompt in the model's chat template: a user turn holding the prompt (the query template's
+    /// part before `{reasoning}`), then the opening of the assistant's turn, where the reasoning is written — how
+    /// an instruct model was tuned to be prompted. Needs a checkpoint with a chat template (`chat_template.jinja`,
+    /// `tokenizer_config.json`, or a GGUF's `tokenizer.chat_template`); resolved once when the model loads, and
+    /// exports store the resolved query template. Documents are not wrapped. Default false.
+    pub chat_template: bool,
 }
 
 impl Default for TextFormat {
@@ -33,6 +40,7 @@ impl Default for TextFormat {
             query_template: format!("{{instruction}}{{query}}{{reasoning}}{DEFAULT_EMB_TOKEN}"),
             document_instruction: String::new(),
             query_instruction: "Query: ".into(),
+            chat_template: false,
         }
     }
 }
@@ -59,6 +67,33 @@ impl TextFormat {
             ));
         }
         Ok(())
+    }
+
+    /// This format with the query template wrapped in `chat` when [`TextFormat::chat_template`] asks for it
+    /// (see there); otherwise unchanged.
+    pub fn resolve(&self, chat: Option<&ChatTemplate>) -> Result<Self, ModelError> {
+        if !self.chat_template {
+            return Ok(self.clone());
+        }
+        let chat = chat.ok_or_else(|| ModelError::Config {
+            file: "<text format>".into(),
+            field: "format.chat_template".into(),
+            expected: "a model with a chat template (chat_template.jinja, `chat_template` in tokenizer_config.json, \
+                       or `tokenizer.chat_template` in a GGUF file); set it to false for this model"
+                .into(),
+        })?;
+        // A private-use marker stands for the user's text, so the template's own markup is all that surrounds it.
+        const MARK: &str = "\u{E000}query\u{E001}";
+        let rendered = chat.generation_prompt(MARK)?;
+        let Some((before, after)) = rendered.split_once(MARK).filter(|(_, after)| !after.contains(MARK)) else {
+            return Err(ModelError::Tokenizer {
+                file: chat.source.clone(),
+                reason: "the chat template must render the user's message exactly once, unchanged".into(),
+            });
+        };
+        let head = &self.query_template[..self.query_template.len() - "{reasoning}".len() - self.emb_token.len()];
+        let query_template = format!("{before}{head}{after}{{reasoning}}{}", self.emb_token);
+        Ok(Self { query_template, chat_template: false, ..self.clone() })
     }
 
     /// The full document input.
@@ -89,6 +124,26 @@ mod tests {
         assert_eq!(f.document("Paris is big."), "Paris is big.<embtoken>");
         assert_eq!(f.query_prompt("capital?"), "Query: capital?");
         assert_eq!(f.query("capital?", " It is Paris."), "Query: capital? It is Paris.<embtoken>");
+    }
+
+    #[test]
+    fn chat_template_wraps_the_query_prompt_and_leaves_documents_alone() {
+        let chat = ChatTemplate {
+            source: "test".into(),
+            text: "{% for m in messages %}<|user|>{{ m.content }}<|end|>{% endfor %}<|assistant|>".into(),
+            bos_token: String::new(),
+            eos_token: String::new(),
+        };
+        let plain = TextFormat::default();
+        assert_eq!(plain.resolve(Some(&chat)).unwrap(), plain, "not asked for: unchanged");
+        let asked = TextFormat { chat_template: true, ..TextFormat::default() };
+        let f = asked.resolve(Some(&chat)).unwrap();
+        f.validate().unwrap();
+        assert_eq!(f.query_prompt("capital?"), "<|user|>Query: capital?<|end|><|assistant|>");
+        assert_eq!(f.query("capital?", "Paris."), "<|user|>Query: capital?<|end|><|assistant|>Paris.<embtoken>");
+        assert_eq!(f.document("Paris is big."), "Paris is big.<embtoken>");
+        let err = asked.resolve(None).unwrap_err().to_string();
+        assert!(err.contains("format.chat_template"), "{err}");
     }
 
     #[test]

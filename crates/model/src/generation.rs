@@ -1,7 +1,7 @@
 //! Batched sampling of reasoning rollouts with a pre-allocated KV cache.
 //!
-//! `B` prompts × `G` samples run as one left-padded batch: the prompts are prefilled once, then one token per
-//! step is decoded for every row. A row stops when it samples the embedding token, samples EOS (when asked to),
+//! `B` prompts × `G` samples run as one left-padded batch: each prompt is prefilled once and its KV-cache rows are
+//! shared by its `G` samples, then one token per step is decoded for every row. A row stops when it samples the embedding token, samples EOS (when asked to),
 //! or reaches `max_new_tokens`; in the last two cases the embedding token is appended and the rollout is flagged.
 //! The embedding token is then fed like any other token, and the final-norm state at its position — the rollout's
 //! embedding — is read from that same decoding step, so a reward needs no second forward pass.
@@ -127,9 +127,10 @@ impl CausalLm {
         }
         let model = self.valid();
         let device = model.device();
-        let rows: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.clone(), group)).collect();
-        let prefill = TokenBatch::new(&rows, stop.pad_id, PadSide::Left)?;
-        let n = rows.len();
+        // Each distinct prompt is prefilled once; its cache rows and next-token logits are then repeated for its
+        // `group` samples (rows p·group .. (p+1)·group).
+        let prefill = TokenBatch::new(prompts, stop.pad_id, PadSide::Left)?;
+        let n = prompts.len() * group;
         let capacity = prefill.seq_len + params.max_new_tokens + 1;
         if capacity > model.config.max_position_embeddings {
             return Err(ModelError::Input(format!(
@@ -137,14 +138,10 @@ impl CausalLm {
                 prefill.seq_len, params.max_new_tokens, model.config.max_position_embeddings
             )));
         }
-        let mut cache = KvCache::new(&model.config, n, capacity, &device);
-        let mut key_valid: Vec<Vec<bool>> =
-            (0..n).map(|r| prefill.valid[r * prefill.seq_len..(r + 1) * prefill.seq_len].to_vec()).collect();
-        let mut next_pos: Vec<usize> = rows.iter().map(Vec::len).collect();
-
+        let mut cache = KvCache::new(&model.config, prompts.len(), capacity, &device);
         let rope = RopeTables::new(
             &prefill.positions(),
-            n,
+            prompts.len(),
             prefill.seq_len,
             model.config.head_dim,
             model.config.rope_theta,
@@ -152,8 +149,13 @@ impl CausalLm {
         );
         let hidden = model.run(prefill.ids_tensor(&device), &rope, prefill.mask(&device), Some(&mut cache));
         let last = hidden.narrow(1, prefill.seq_len - 1, 1);
-        let mut logits = host_logits(&model, last)?;
         let vocab = model.config.vocab_size;
+        let mut logits: Vec<f32> = host_logits(&model, last)?.chunks(vocab).flat_map(|row| row.repeat(group)).collect();
+        cache.repeat_rows(group);
+        let seq = prefill.seq_len;
+        let mut key_valid: Vec<Vec<bool>> =
+            (0..n).map(|r| prefill.valid[(r / group) * seq..(r / group + 1) * seq].to_vec()).collect();
+        let mut next_pos: Vec<usize> = (0..n).map(|r| prompts[r / group].len()).collect();
 
         let mut out: Vec<Rollout> = (0..n)
             .map(|r| Rollout {

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor};
 use safetensors::{Dtype, tensor::TensorView};
 use serde_json::{Value, json};
 
+use crate::chat::ChatTemplate;
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::format::TextFormat;
@@ -20,7 +21,8 @@ use crate::host::to_vec;
 use crate::model::CausalLm;
 use crate::params::transpose_host;
 use crate::tokenizer::TextTokenizer;
-use crate::weights::CheckpointWeights;
+use crate::vocab::{EmbRowInit, WithEmbRow};
+use crate::weights::{CheckpointWeights, WeightSource};
 
 /// Host tensors by HF name: shape and row-major f32 values.
 pub type HostTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -36,10 +38,12 @@ pub struct LoadedModel {
     pub hf_config: Value,
     /// Checkpoint tensors the model did not use (e.g. a duplicated tied `lm_head.weight`).
     pub unused: Vec<String>,
+    /// How the embedding token's row was set up; `None` for a freshly initialised model.
+    pub emb_row: Option<EmbRowInit>,
 }
 
-/// Loads a HF model directory onto `device`; `emb_token` is added to the tokenizer (and the vocabulary grown by
-/// mean-initialised rows) when missing.
+/// Loads a HF model directory onto `device`; `emb_token` is added to the tokenizer when missing, and its row is
+/// mean-initialised (see [`crate::vocab`]).
 pub fn load_dir(dir: &Path, emb_token: &str, device: &Device) -> Result<LoadedModel, ModelError> {
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
@@ -55,11 +59,24 @@ pub fn load_dir(dir: &Path, emb_token: &str, device: &Device) -> Result<LoadedMo
         expected: format!("valid JSON: {e}"),
     })?;
     let config = ModelConfig::from_hf_json(&hf_config, &config_path.display().to_string())?;
-    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), emb_token)?;
+    let mut tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"), emb_token)?;
+    tokenizer.chat_template = ChatTemplate::from_dir(dir)?;
     let weights = CheckpointWeights::open_dir(dir)?;
-    let (model, unused) = CausalLm::build(config, Box::new(weights), device)?;
-    let model = model.resize_vocab(tokenizer.emb_id as usize + 1);
-    Ok(LoadedModel { model, tokenizer, hf_config, unused })
+    build_pretrained(config, Box::new(weights), tokenizer, hf_config, device)
+}
+
+/// Builds a pretrained model from `weights`, making room for (and initialising) the embedding token's row.
+pub(crate) fn build_pretrained(
+    mut config: ModelConfig,
+    weights: Box<dyn WeightSource>,
+    tokenizer: TextTokenizer,
+    hf_config: Value,
+    device: &Device,
+) -> Result<LoadedModel, ModelError> {
+    let plan = EmbRowInit::plan(config.vocab_size, tokenizer.emb_id as usize, tokenizer.added_emb_token);
+    config.vocab_size = plan.vocab;
+    let (model, unused) = CausalLm::build(config, Box::new(WithEmbRow::new(weights, plan.clone())), device)?;
+    Ok(LoadedModel { model, tokenizer, hf_config, unused, emb_row: Some(plan) })
 }
 
 /// One parameter by its HF name.
@@ -206,7 +223,31 @@ pub fn export_dir(
     }
     write_json(&dir.join("config.json"), &config)?;
     tokenizer.save(&dir.join("tokenizer.json"))?;
+    write_tokenizer_config(dir, tokenizer, model.config.max_position_embeddings)?;
     write_sentence_transformers(dir, model.config.hidden_size, tokenizer, format)
+}
+
+/// `tokenizer_config.json` (and `chat_template.jinja` when the source had one): the generic fast-tokenizer class,
+/// so `AutoTokenizer` uses `tokenizer.json` exactly as written instead of a model family's own rebuild of it.
+fn write_tokenizer_config(dir: &Path, tokenizer: &TextTokenizer, max_length: usize) -> Result<(), ModelError> {
+    let mut config = json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": max_length,
+        "padding_side": "left",
+        "clean_up_tokenization_spaces": false,
+        "pad_token": tokenizer.token_text(tokenizer.pad_id),
+        "additional_special_tokens": [tokenizer.emb_token],
+    });
+    if let Some(eos) = tokenizer.eos_id.and_then(|id| tokenizer.token_text(id)) {
+        config["eos_token"] = json!(eos);
+    }
+    if let Some(chat) = &tokenizer.chat_template {
+        write_atomic(&dir.join("chat_template.jinja"), chat.text.as_bytes())?;
+        if !chat.bos_token.is_empty() {
+            config["bos_token"] = json!(chat.bos_token);
+        }
+    }
+    write_json(&dir.join("tokenizer_config.json"), &config)
 }
 
 fn write_json(path: &Path, value: &Value) -> Result<(), ModelError> {

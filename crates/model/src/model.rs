@@ -4,7 +4,7 @@
 //! Field names follow HF exactly (`model.layers.0.self_attn.q_proj.weight`, `lm_head.weight`), so the module path
 //! of every parameter is its checkpoint name.
 
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{Embedding, Linear};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::module::linear as linear_op;
@@ -148,33 +148,4 @@ impl CausalLm {
         let targets: Tensor<3, Int> = Tensor::from_data(TensorData::new(targets, [b, t - 1, 1]), &self.device());
         logp.gather(2, targets).reshape([b, t - 1])
     }
-
-    /// Grows the vocabulary to `new_vocab` rows (embedding, and the untied head), new rows set to the mean of
-    /// the existing ones — how a newly added `<embtoken>` starts. A no-op when the vocabulary is large enough.
-    pub fn resize_vocab(mut self, new_vocab: usize) -> Self {
-        let old = self.config.vocab_size;
-        if new_vocab <= old {
-            return self;
-        }
-        let grow = |w: Tensor<2>| {
-            let mean = w.clone().mean_dim(0).repeat_dim(0, new_vocab - old);
-            Tensor::cat(vec![w, mean], 0)
-        };
-        let embed = grow(self.model.embed_tokens.weight.val());
-        self.model.embed_tokens.weight = keep_id(&self.model.embed_tokens.weight, embed);
-        if let Some(head) = self.lm_head.as_mut() {
-            // burn stores the head as [hidden, vocab]: grow the columns.
-            let w = grow(head.weight.val().transpose()).transpose();
-            head.weight = keep_id(&head.weight, w);
-        }
-        self.config.vocab_size = new_vocab;
-        self
-    }
-}
-
-/// A trainable parameter holding `value` under the id of `old`.
-fn keep_id(old: &Param<Tensor<2>>, value: Tensor<2>) -> Param<Tensor<2>> {
-    let mut param = Param::from_tensor(value);
-    param.id = old.id;
-    param
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use tokenizers::{AddedToken, Tokenizer};
 
+use crate::chat::ChatTemplate;
 use crate::error::ModelError;
 
 /// The default text of the embedding token (T1's released model card writes `<emb_token>`; configurable).
@@ -31,6 +32,8 @@ pub struct TextTokenizer {
     /// Whether the embedding token was added by us (the model's vocabulary may need to grow, and export must
     /// carry the token).
     pub added_emb_token: bool,
+    /// The checkpoint's chat template, when it has one (used when `format.chat_template` asks for it).
+    pub chat_template: Option<ChatTemplate>,
 }
 
 impl std::fmt::Debug for TextTokenizer {
@@ -77,7 +80,16 @@ impl TextTokenizer {
         let find = |candidates: &[&str]| candidates.iter().find_map(|t| inner.token_to_id(t));
         let eos_id = find(EOS_CANDIDATES);
         let pad_id = find(PAD_CANDIDATES).or(eos_id).unwrap_or(0);
-        Ok(Self { inner, source: source.into(), emb_token: emb_token.into(), emb_id, pad_id, eos_id, added_emb_token })
+        Ok(Self {
+            inner,
+            source: source.into(),
+            emb_token: emb_token.into(),
+            emb_id,
+            pad_id,
+            eos_id,
+            added_emb_token,
+            chat_template: None,
+        })
     }
 
     /// Number of ids the tokenizer can produce (added tokens included).
@@ -98,6 +110,11 @@ impl TextTokenizer {
         self.inner
             .decode(ids, !keep_special)
             .map_err(|e| ModelError::Tokenizer { file: self.source.clone(), reason: format!("cannot decode ids: {e}") })
+    }
+
+    /// The text of token `id`, if it exists.
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
     }
 
     /// Writes the tokenizer (with the embedding token) as `tokenizer.json`.

@@ -9,54 +9,29 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor};
 use model::hf::hf_tensors;
-use model::weights::CheckpointWeights;
+use model::weights::{CheckpointWeights, WeightSource};
 use model::{
     CausalLm, FinishReason, ModelConfig, PadSide, SamplingParams, StopTokens, TextFormat, TokenBatch, load_dir, rng,
 };
-use safetensors::SafeTensors;
+
+mod common;
+use common::{Reference, fixtures, host, max_abs_diff, read_reference};
 
 const FIXTURES: &[&str] = &["qwen3_gqa_untied", "qwen2_bias_tied", "llama_gqa_tied_bf16"];
 
 fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models").join(name)
+    fixtures().join("models").join(name)
 }
 
 /// The tensors of a fixture's `expected.safetensors`, as (shape, f64 values).
-fn expected(name: &str) -> BTreeMap<String, (Vec<usize>, Vec<f64>)> {
-    let path = fixture_dir(name).join("expected.safetensors");
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| {
-            let raw = v.data();
-            let values: Vec<f64> = match v.dtype() {
-                safetensors::Dtype::F32 => {
-                    raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect()
-                }
-                safetensors::Dtype::I64 => {
-                    raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect()
-                }
-                other => panic!("unexpected dtype {other:?} for {k}"),
-            };
-            (k, (v.shape().to_vec(), values))
-        })
-        .collect()
+fn expected(name: &str) -> Reference {
+    read_reference(&fixture_dir(name).join("expected.safetensors"))
 }
 
 fn rows_of(values: &(Vec<usize>, Vec<f64>)) -> Vec<Vec<u32>> {
     let (shape, data) = values;
     let cols = shape[1];
     data.chunks(cols).map(|r| r.iter().map(|&x| x as u32).collect()).collect()
-}
-
-fn host(t: Tensor<3>) -> (Vec<usize>, Vec<f32>) {
-    let dims = t.dims().to_vec();
-    (dims, t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap())
-}
-
-fn max_abs_diff(a: impl Iterator<Item = f64>, b: impl Iterator<Item = f64>) -> f64 {
-    a.zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
 }
 
 fn load(name: &str) -> model::LoadedModel {
@@ -75,10 +50,15 @@ fn hidden_states_and_logits_match_transformers() {
         let err = max_abs_diff(h.iter().map(|&x| x as f64), exp["last_hidden_state"].1.iter().copied());
         assert!(err <= 1e-4, "{name}: last hidden state differs by {err}");
 
+        // The embedding token's column is new (or a reinitialised spare row): compared on the others only.
         let (dims, logits) = host(loaded.model.logits(hidden));
         let hf_vocab = exp["logits"].0[2];
-        let ours: Vec<f64> = logits.chunks(dims[2]).flat_map(|row| row[..hf_vocab].iter().map(|&x| x as f64)).collect();
-        let err = max_abs_diff(ours.into_iter(), exp["logits"].1.iter().copied());
+        let emb = loaded.tokenizer.emb_id as usize;
+        let kept = |i: &usize| i % hf_vocab != emb;
+        let ours = logits.chunks(dims[2]).flat_map(|row| row[..hf_vocab].iter().map(|&x| x as f64));
+        let theirs = exp["logits"].1.iter().copied();
+        let pairs: Vec<(f64, f64)> = ours.zip(theirs).enumerate().filter(|(i, _)| kept(i)).map(|(_, p)| p).collect();
+        let err = max_abs_diff(pairs.iter().map(|p| p.0), pairs.iter().map(|p| p.1));
         assert!(err <= 1e-4, "{name}: logits differ by {err}");
     }
 }
@@ -206,6 +186,50 @@ fn embedding_token_is_added_and_vocabulary_grows_only_when_needed() {
     let base_vocab = expected("qwen2_bias_tied")["logits"].0[2];
     assert!((roomy.tokenizer.emb_id as usize) < base_vocab);
     assert_eq!(roomy.model.config.vocab_size, base_vocab);
+}
+
+/// The embedding token's row (and its untied LM-head row) is the mean of the rows of the tokens the tokenizer
+/// knew, whether the matrix grew (qwen3 fixture: full vocabulary) or a spare padding row was reused (qwen2 and
+/// llama fixtures: the checkpoint has more rows than the tokenizer has tokens).
+#[test]
+fn embedding_token_row_is_the_mean_of_the_trained_rows() {
+    for name in FIXTURES {
+        let loaded = load(name);
+        let emb_id = loaded.tokenizer.emb_id as usize;
+        let plan = loaded.emb_row.clone().expect("a pretrained model reports its plan");
+        assert_eq!(plan.mean_of, Some(emb_id), "{name}: {plan}");
+        let mut stored = CheckpointWeights::open_dir(&fixture_dir(name)).unwrap();
+        let ours = hf_tensors(&loaded.model).unwrap();
+        for matrix in ["model.embed_tokens.weight", "lm_head.weight"] {
+            let Some((shape, values)) = ours.get(matrix) else { continue };
+            let hidden = shape[1];
+            let original = stored.take(matrix, &[plan.stored_vocab, hidden], model::weights::Init::Normal);
+            let mean: Vec<f64> = (0..hidden)
+                .map(|c| (0..emb_id).map(|r| original[r * hidden + c] as f64).sum::<f64>() / emb_id as f64)
+                .collect();
+            let row = &values[emb_id * hidden..(emb_id + 1) * hidden];
+            let err = max_abs_diff(row.iter().map(|&x| x as f64), mean.iter().copied());
+            assert!(err < 1e-6, "{name} {matrix}: embedding-token row differs from the mean by {err}");
+            let kept = &values[..emb_id * hidden];
+            assert_eq!(kept, &original[..emb_id * hidden], "{name} {matrix}: trained rows must be untouched");
+        }
+    }
+}
+
+/// Adding the embedding token works on the autodiff device too (it used to panic when the vocabulary had to
+/// grow), and the new row is a trainable leaf that receives a gradient.
+#[test]
+fn embedding_token_row_trains_on_the_autodiff_device() {
+    let device = Device::flex().autodiff();
+    let loaded = load_dir(&fixture_dir("qwen3_gqa_untied"), "<embtoken>", &device).unwrap();
+    let emb_id = loaded.tokenizer.emb_id;
+    let batch = TokenBatch::new(&[vec![3, 7, 11, emb_id]], loaded.tokenizer.pad_id, PadSide::Right).unwrap();
+    let loss = loaded.model.embed(&batch, emb_id).unwrap().sum() + loaded.model.token_logprobs(&batch, 1.0).sum();
+    let grads = loss.backward();
+    let grad = loaded.model.model.embed_tokens.weight.val().grad(&grads).expect("the embedding receives a gradient");
+    let hidden = loaded.model.config.hidden_size;
+    let row = grad.slice([emb_id as usize..emb_id as usize + 1, 0..hidden]).abs().sum().into_scalar::<f32>();
+    assert!(row > 0.0, "the embedding token's row gets no gradient");
 }
 
 #[test]

@@ -16,14 +16,24 @@ pub fn open(spec: &ModelSpec, format: &TextFormat, device: &Device) -> anyhow::R
             let tokenizer = TextTokenizer::from_file(&spec.tokenizer, &format.emb_token)?;
             let config = ModelConfig::preset(&spec.preset, tokenizer.vocab_size())?;
             let model = CausalLm::init_random(config.clone(), spec.init_seed, device)?;
-            Ok(LoadedModel { model, tokenizer, hf_config: config.to_hf_json(None), unused: Vec::new() })
+            Ok(LoadedModel { model, tokenizer, hf_config: config.to_hf_json(None), unused: Vec::new(), emb_row: None })
         }
     }
 }
 
-/// Loads a HF model directory, naming it in the error.
+/// Loads a HF model directory (or a `.gguf` file), naming it in the error; says on stderr when the embedding
+/// token's row was made.
 pub fn open_dir(dir: &Path, emb_token: &str, device: &Device) -> anyhow::Result<LoadedModel> {
-    model::load_dir(dir, emb_token, device).with_context(|| format!("loading the model in {}", dir.display()))
+    let loaded = if model::gguf::is_gguf(dir) {
+        model::gguf::load_gguf(dir, emb_token, device)
+    } else {
+        model::load_dir(dir, emb_token, device)
+    };
+    let loaded = loaded.with_context(|| format!("loading the model in {}", dir.display()))?;
+    if let Some(plan) = loaded.emb_row.as_ref().filter(|p| p.changes_weights()) {
+        eprintln!("{}: {plan}", dir.display());
+    }
+    Ok(loaded)
 }
 
 /// The text formats stored next to an exported model (`embedding_format.json`), or the defaults.
@@ -42,5 +52,7 @@ pub fn stored_format(dir: &Path) -> anyhow::Result<TextFormat> {
         query_template: text("query_template", &d.query_template),
         document_instruction: text("document_instruction", &d.document_instruction),
         query_instruction: text("query_instruction", &d.query_instruction),
+        // An export stores the query template with any chat template already applied.
+        chat_template: false,
     })
 }

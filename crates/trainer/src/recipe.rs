@@ -87,8 +87,8 @@ impl Default for RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSpec {
-    /// A HF model directory (`config.json`, safetensors, `tokenizer.json`); when set, `preset` and
-    /// `tokenizer` are ignored. Default: none.
+    /// A HF model directory (`config.json`, safetensors, `tokenizer.json`) or a llama.cpp `.gguf` file
+    /// (dequantised to f32 at load); when set, `preset` and `tokenizer` are ignored. Default: none.
     pub path: Option<PathBuf>,
     /// Built-in shape used when `path` is not set: `tiny`, `small` or `smollm2-135m`. Default `tiny`.
     pub preset: String,
@@ -507,7 +507,10 @@ impl Recipe {
         positive("data.workers", self.data.workers)?;
         positive("data.prefetch", self.data.prefetch)?;
         match &self.model.path {
-            Some(p) if !p.join("config.json").is_file() => {
+            Some(p) if model::gguf::is_gguf(p) && !p.is_file() => {
+                return Err(err("model.path".into(), format!("{}: no such GGUF file", p.display())));
+            }
+            Some(p) if !model::gguf::is_gguf(p) && !p.join("config.json").is_file() => {
                 let hint = if p.exists() {
                     "it has no config.json, so it is not a HF model directory".to_string()
                 } else {

@@ -23,7 +23,7 @@ use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use data::{Corpus, PrefetchConfig, ShardSet, StreamConfig};
 use model::rng::derive_seed;
-use model::{CausalLm, TextTokenizer, named_params};
+use model::{CausalLm, TextFormat, TextTokenizer, named_params};
 use serde_json::Value;
 
 use crate::eval::evaluator::{EvalOptions, evaluate};
@@ -92,6 +92,10 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     };
     let loaded = model_source::open(&recipe.model, &recipe.format, &device)?;
     let tokenizer = loaded.tokenizer.clone();
+    let format = recipe.format.resolve(tokenizer.chat_template.as_ref()).context("format.chat_template")?;
+    if recipe.format.chat_template {
+        eprintln!("query template from the model's chat template: {:?}", format.query_template);
+    }
     let mut model = loaded.model;
     let (first_stage, mut start) = match &resume_from {
         Some((dir, state)) => {
@@ -117,6 +121,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
             index,
             stage,
             tokenizer: &tokenizer,
+            format: &format,
             corpus: corpus.clone(),
             out: &out,
         };
@@ -137,6 +142,8 @@ struct StageContext<'a> {
     index: usize,
     stage: &'a StageSpec,
     tokenizer: &'a TextTokenizer,
+    /// The recipe's text format, with the chat template applied when it asks for one.
+    format: &'a TextFormat,
     corpus: Arc<Corpus>,
     out: &'a Path,
 }
@@ -153,7 +160,7 @@ fn run_stage(
     let objective = Objective::new(stage.kind, &stage.loss);
     let encoder = Arc::new(ExampleEncoder {
         tokenizer: ctx.tokenizer.clone(),
-        format: recipe.format.clone(),
+        format: ctx.format.clone(),
         limits: stage.limits.clone(),
         corpus: ctx.corpus.clone(),
         hard_negatives: if objective.uses_documents() || stage.kind == StageKind::Grpo {
@@ -302,7 +309,7 @@ fn run_stage(
         state.resume = Default::default();
         let root = ctx.out.join("checkpoints");
         checkpoint::save(&root, &format!("{}-final", stage.name), &model, &optimizer, &state, ctx.recipe_toml)?;
-        model::export_dir(&export, &model, ctx.tokenizer, None, &recipe.format)?;
+        model::export_dir(&export, &model, ctx.tokenizer, None, ctx.format)?;
     }
     let evals = if is_rank0 { run_evals(ctx, &model, *global_step, metrics)? } else { Vec::new() };
     let summary = StageSummary {
@@ -359,14 +366,8 @@ fn run_evals(
             max_query_tokens: ctx.stage.limits.query,
             drop_query_id_docs: set.drop_query_id_docs,
         };
-        let report = evaluate(
-            model,
-            ctx.tokenizer,
-            &ctx.recipe.format,
-            &ctx.corpus,
-            &set.load(&ctx.recipe.data.columns)?,
-            &options,
-        )?;
+        let report =
+            evaluate(model, ctx.tokenizer, ctx.format, &ctx.corpus, &set.load(&ctx.recipe.data.columns)?, &options)?;
         let m = report.mean;
         let tag = |k: &str| format!("eval/{}/{k}", set.name);
         let values = vec![(tag("ndcg@10"), m.ndcg_10), (tag("recall@10"), m.recall_10), (tag("mrr"), m.mrr)];
