@@ -133,19 +133,43 @@ impl CausalLm {
     /// `softmax(logits / temperature)` (TRL's convention for policy log-probs). Padding columns hold junk that the
     /// caller masks. Differentiable when the model is on an autodiff device.
     pub fn token_logprobs(&self, batch: &TokenBatch, temperature: f32) -> Tensor<2> {
-        self.logprobs_from_hidden(self.hidden(batch), batch, temperature)
+        let k = batch.seq_len - 1;
+        let columns: Vec<usize> = (0..batch.batch).flat_map(|_| 0..k).collect();
+        self.logprobs_at(self.hidden(batch), batch, &columns, k, temperature)
+            .expect("every column below seq_len − 1 predicts a token")
     }
 
-    /// [`CausalLm::token_logprobs`] from hidden states already computed for `batch` (so one forward pass can
-    /// serve both the language-model loss and the embedding).
-    pub fn logprobs_from_hidden(&self, hidden: Tensor<3>, batch: &TokenBatch, temperature: f32) -> Tensor<2> {
+    /// Next-token log-probabilities `[batch, k]` at chosen columns only, from hidden states already computed for
+    /// `batch` (so one forward pass serves the language-model loss and the embedding): entry `(r, j)` is
+    /// `log p(ids[r][c + 1] | ids[r][..=c])` for `c = columns[r·k + j]`, under `softmax(logits / temperature)`.
+    /// The LM head — the widest matmul — and the log-softmax over the vocabulary run on those `batch · k`
+    /// positions alone, so a loss that supervises only the reasoning or the sampled completion does not pay for
+    /// the prompt and the padding.
+    pub fn logprobs_at(
+        &self,
+        hidden: Tensor<3>,
+        batch: &TokenBatch,
+        columns: &[usize],
+        k: usize,
+        temperature: f32,
+    ) -> Result<Tensor<2>, ModelError> {
         let (b, t) = (batch.batch, batch.seq_len);
-        let logits = self.logits(hidden.narrow(1, 0, t - 1));
-        let logits = if temperature > 0.0 && temperature != 1.0 { logits / temperature as f64 } else { logits };
-        let logp = log_softmax(logits, 2);
+        if columns.len() != b * k || columns.iter().any(|&c| c + 1 >= t) {
+            return Err(ModelError::Input(format!(
+                "{} prediction columns for {b} rows × {k}, each below {} (the last position predicts nothing)",
+                columns.len(),
+                t.saturating_sub(1)
+            )));
+        }
+        let device = self.device();
+        let rows: Vec<i64> = columns.iter().enumerate().map(|(i, &c)| ((i / k.max(1)) * t + c) as i64).collect();
         let targets: Vec<i64> =
-            (0..b).flat_map(|r| (1..t).map(move |c| (r, c))).map(|(r, c)| batch.ids[r * t + c] as i64).collect();
-        let targets: Tensor<3, Int> = Tensor::from_data(TensorData::new(targets, [b, t - 1, 1]), &self.device());
-        logp.gather(2, targets).reshape([b, t - 1])
+            columns.iter().enumerate().map(|(i, &c)| batch.ids[(i / k.max(1)) * t + c + 1] as i64).collect();
+        let [_, _, h] = hidden.dims();
+        let rows: Tensor<1, Int> = Tensor::from_data(TensorData::new(rows, [b * k]), &device);
+        let logits = self.logits(hidden.reshape([b * t, h]).select(0, rows));
+        let logits = if temperature > 0.0 && temperature != 1.0 { logits / temperature as f64 } else { logits };
+        let targets: Tensor<2, Int> = Tensor::from_data(TensorData::new(targets, [b * k, 1]), &device);
+        Ok(log_softmax(logits, 1).gather(1, targets).reshape([b, k]))
     }
 }

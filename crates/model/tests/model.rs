@@ -279,6 +279,30 @@ fn unsupported_config_fields_are_errors() {
     assert!(err.contains("`hidden_size`") && err.contains("missing"), "{err}");
 }
 
+/// The loss paths' log-probs at chosen columns equal the log-softmax of the full logits there (computed on the
+/// host in f64), at a temperature ≠ 1.
+#[test]
+fn logprobs_at_chosen_columns_equal_the_log_softmax_of_the_full_logits() {
+    let loaded = load("qwen3_gqa_untied");
+    let rows = rows_of(&expected("qwen3_gqa_untied")["input_ids"]);
+    let batch = TokenBatch::new(&rows, loaded.tokenizer.pad_id, PadSide::Right).unwrap();
+    let hidden = loaded.model.hidden(&batch);
+    let (dims, logits) = host(loaded.model.logits(hidden.clone()));
+    let (t, v) = (dims[1], dims[2]);
+    let columns = [0usize, 5, 10, 3, 3, 7];
+    let got = host(loaded.model.logprobs_at(hidden.clone(), &batch, &columns, 3, 0.7).unwrap()).1;
+    for (i, &c) in columns.iter().enumerate() {
+        let r = i / 3;
+        let row: Vec<f64> = logits[(r * t + c) * v..(r * t + c + 1) * v].iter().map(|&x| x as f64 / 0.7).collect();
+        let max = row.iter().cloned().fold(f64::MIN, f64::max);
+        let lse = max + row.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
+        let want = row[rows[r][c + 1] as usize] - lse;
+        assert!((got[i] as f64 - want).abs() < 1e-4, "row {r} column {c}: {} vs {want}", got[i]);
+    }
+    let err = loaded.model.logprobs_at(hidden, &batch, &[0, t - 1], 1, 1.0).unwrap_err().to_string();
+    assert!(err.contains("prediction columns"), "{err}");
+}
+
 #[test]
 fn adamw_steps_reduce_the_loss_through_the_whole_model() {
     let device = Device::flex().autodiff();

@@ -55,8 +55,8 @@ pub fn triplet_margin(queries: Tensor<2>, positives: Tensor<2>, negatives: Tenso
     relu(neg - pos + margin).mean()
 }
 
-/// Mean negative log-likelihood of the target tokens: `logprobs` `[B, T−1]` from
-/// [`model::CausalLm::token_logprobs`], `mask` the same shape (1 = a target token), divided by `normaliser`
+/// Mean negative log-likelihood of the target tokens: `logprobs` `[B, K]` from
+/// [`model::CausalLm::logprobs_at`], `mask` the same shape (1 = a target token), divided by `normaliser`
 /// (the number of target tokens in the whole optimizer step, so gradient accumulation does not change it).
 pub fn masked_nll(logprobs: Tensor<2>, mask: Tensor<2>, normaliser: f64) -> Tensor<1> {
     (logprobs * mask).sum().neg() / normaliser

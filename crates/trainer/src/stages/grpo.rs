@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::Tensor;
 use data::{DataState, GrpoRow, Prefetch, PrefetchConfig, ShardSet, StreamConfig};
 use model::hf::NamedParam;
 use model::host::to_vec;
@@ -295,20 +295,20 @@ impl GrpoMethod {
         let batch = TokenBatch::new(&rows, t.pad_id, PadSide::Right)?;
         let cols = rollouts.iter().map(|r| r.policy_logprobs.len()).max().unwrap_or(0).max(1);
         // Entry j of row i: the log-prob of sampled token j, predicted at column prompt_len − 1 + j.
-        let mut index = Vec::with_capacity(rollouts.len() * cols);
+        // Columns past a rollout's end are clamped to the batch's last predicting column; the caller masks them.
+        let mut columns = Vec::with_capacity(rollouts.len() * cols);
         for r in rollouts {
             let start = prompts[r.prompt].len() - 1;
             let last = batch.seq_len - 2;
-            index.extend((0..cols).map(|j| (start + j).min(last) as i64));
+            columns.extend((0..cols).map(|j| (start + j).min(last)));
         }
         let temperature = if self.config.sampling.temperature > 0.0 { self.config.sampling.temperature } else { 1.0 };
         let device = model.device();
         let hidden = model.hidden(&batch);
-        let all = model.logprobs_from_hidden(hidden.clone(), &batch, temperature);
-        let index: Tensor<2, Int> = Tensor::from_data(TensorData::new(index, [rollouts.len(), cols]), &device);
+        let logp = model.logprobs_at(hidden.clone(), &batch, &columns, cols, temperature)?;
         let ends: Vec<usize> = rows.iter().map(|r| r.len() - 1).collect();
         let embeddings = l2_normalize(gather_rows(hidden, &ends, &device));
-        Ok(RolloutPass { logp: all.gather(1, index), cols, embeddings })
+        Ok(RolloutPass { logp, cols, embeddings })
     }
 
     /// Stage 2's InfoNCE on the rollouts' embeddings: each rollout against the positives of the micro-batch's

@@ -84,17 +84,21 @@ pub fn doc_batch(examples: &[Example], tokenizer: &TextTokenizer) -> anyhow::Res
     Ok((TokenBatch::new(&rows, tokenizer.pad_id, PadSide::Right)?, ids))
 }
 
-/// SFT loss mask `[B, T−1]`: 1 where the predicted token is reasoning or the embedding token.
-pub fn sft_mask(examples: &[Example], batch: &TokenBatch, device: &Device) -> Tensor<2> {
-    let t = batch.seq_len;
-    let mut mask = vec![0.0f32; batch.batch * (t - 1)];
-    for (r, e) in examples.iter().enumerate() {
-        let end = e.prompt.len() + e.reasoning.len() + 1;
-        for target in e.prompt.len()..end {
-            mask[r * (t - 1) + target - 1] = 1.0;
-        }
+/// The SFT targets of a micro-batch: each row's prediction columns of its reasoning tokens and embedding token,
+/// `k` per row (the longest row's count; shorter rows repeat their last column), and their weights `[B, k]`
+/// (1 = a target, 0 = a repeat).
+pub fn sft_targets(examples: &[Example], device: &Device) -> (Vec<usize>, usize, Tensor<2>) {
+    let k = examples.iter().map(|e| e.reasoning.len() + 1).max().unwrap_or(0);
+    let mut columns = Vec::with_capacity(examples.len() * k);
+    let mut weights = Vec::with_capacity(examples.len() * k);
+    for e in examples {
+        // Target token i (0-based) of the continuation sits at position prompt + i and is predicted from the one
+        // before it.
+        let (first, n) = (e.prompt.len() - 1, e.reasoning.len() + 1);
+        columns.extend((0..k).map(|i| first + i.min(n - 1)));
+        weights.extend((0..k).map(|i| if i < n { 1.0f32 } else { 0.0 }));
     }
-    Tensor::from_data(TensorData::new(mask, [batch.batch, t - 1]), device)
+    (columns, k, Tensor::from_data(TensorData::new(weights, [examples.len(), k]), device))
 }
 
 /// InfoNCE (+ symmetric term) and triplet terms from query embeddings `[B, D]` and document embeddings
@@ -173,8 +177,9 @@ pub fn micro_batch_loss(
     let mut total = Tensor::<1>::zeros([1], &device);
     let mut parts = LossParts::default();
     if objective.sft > 0.0 {
-        let logprobs = model.logprobs_from_hidden(hidden.clone(), &batch, 1.0);
-        let nll = masked_nll(logprobs, sft_mask(examples, &batch, &device), sft_normaliser);
+        let (columns, k, weights) = sft_targets(examples, &device);
+        let logprobs = model.logprobs_at(hidden.clone(), &batch, &columns, k, 1.0)?;
+        let nll = masked_nll(logprobs, weights, sft_normaliser);
         parts.sft = nll.clone().into_scalar::<f32>() as f64;
         total = total + nll * objective.sft;
     }
