@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use model::gguf::file::GgufFile;
 use model::gguf::load_gguf;
 use model::hf::hf_tensors;
@@ -29,6 +29,20 @@ fn ids(reference: &Reference, key: &str) -> Vec<u32> {
 
 fn load(path: &Path) -> LoadedModel {
     load_gguf(path, "<embtoken>", &Device::flex()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Checks text `i`'s token ids (`input_ids_<i>`) and final hidden states (`last_hidden_state_<i>`, within `tol`);
+/// returns the hidden states.
+fn check_text(loaded: &LoadedModel, expected: &Reference, i: usize, text: &str, tol: f64) -> Tensor<3> {
+    let tokens = loaded.tokenizer.encode(text).unwrap();
+    assert_eq!(tokens, ids(expected, &format!("input_ids_{i}")), "text {i} ({text:?}): token ids");
+    let batch = TokenBatch::new(&[tokens], loaded.tokenizer.pad_id, PadSide::Right).unwrap();
+    let hidden = loaded.model.hidden(&batch);
+    let (_, h) = host(hidden.clone());
+    let want = &expected[&format!("last_hidden_state_{i}")].1;
+    let err = max_abs_diff(h.iter().map(|&x| x as f64), want.iter().copied());
+    assert!(err <= tol, "text {i} ({text:?}): last hidden state differs by {err}");
+    hidden
 }
 
 #[test]
@@ -66,14 +80,7 @@ fn tiny_gguf_models_match_transformers() {
         }
         let texts = meta["tiny"][name]["texts"].as_array().unwrap();
         for (i, text) in texts.iter().enumerate() {
-            let tokens = loaded.tokenizer.encode(text["text"].as_str().unwrap()).unwrap();
-            assert_eq!(tokens, ids(&expected, &format!("input_ids_{i}")), "{name} text {i}: token ids");
-            let batch = TokenBatch::new(&[tokens], loaded.tokenizer.pad_id, PadSide::Right).unwrap();
-            let hidden = loaded.model.hidden(&batch);
-            let (_, h) = host(hidden.clone());
-            let want = &expected[&format!("last_hidden_state_{i}")].1;
-            let err = max_abs_diff(h.iter().map(|&x| x as f64), want.iter().copied());
-            assert!(err <= 1e-4, "{name} text {i}: last hidden state differs by {err}");
+            let hidden = check_text(&loaded, &expected, i, text["text"].as_str().unwrap(), 1e-4);
             let (dims, logits) = host(loaded.model.logits(hidden));
             let ours = logits.chunks(dims[2]).flat_map(|row| row[..vocab].iter().map(|&x| x as f64));
             let err = max_abs_diff(ours, expected[&format!("logits_{i}")].1.iter().copied());
@@ -109,16 +116,10 @@ fn real_smollm2_gguf_matches_transformers() {
         assert_eq!(loaded.tokenizer.encode(case["text"].as_str().unwrap()).unwrap(), want, "{case}");
     }
     for (i, text) in meta["smollm2"]["texts"].as_array().unwrap().iter().enumerate() {
-        let tokens = loaded.tokenizer.encode(text["text"].as_str().unwrap()).unwrap();
-        assert_eq!(tokens, ids(&expected, &format!("input_ids_{i}")));
-        let batch = TokenBatch::new(&[tokens], loaded.tokenizer.pad_id, PadSide::Right).unwrap();
-        let hidden = loaded.model.hidden(&batch);
-        let (dims, h) = host(hidden.clone());
-        let want = &expected[&format!("last_hidden_state_{i}")].1;
         // Hidden states reach ~34 here; torch itself moves by 2e-5 between thread counts.
-        let err = max_abs_diff(h.iter().map(|&x| x as f64), want.iter().copied());
-        assert!(err <= 1e-3, "text {i}: last hidden state differs by {err}");
-        let (_, logits) = host(loaded.model.logits(hidden.narrow(1, dims[1] - 1, 1)));
+        let hidden = check_text(&loaded, &expected, i, text["text"].as_str().unwrap(), 1e-3);
+        let last = hidden.dims()[1] - 1;
+        let (_, logits) = host(loaded.model.logits(hidden.narrow(1, last, 1)));
         let mut order: Vec<usize> = (0..logits.len()).collect();
         order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
         let top5: Vec<u32> = order[..5].iter().map(|&t| t as u32).collect();

@@ -2,8 +2,7 @@
 //! (`tests/fixtures/make_model_fixtures.py`), KV-cache decoding against full recomputation, padding
 //! invariance of the pooled embedding, checkpoint round trips, config errors and a few training steps.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};

@@ -89,7 +89,7 @@ impl GgmlType {
     /// Bytes taken by a tensor of `elements` values whose rows are `row` values long.
     pub fn byte_size(self, row: usize, elements: usize) -> Result<usize, String> {
         let (bytes, values) = self.block();
-        if row % values != 0 {
+        if !row.is_multiple_of(values) {
             return Err(format!("rows whose length ({row}) is a multiple of {values} for {self:?}"));
         }
         elements.checked_mul(bytes).map(|b| b / values).ok_or_else(|| "a tensor size that fits in memory".into())
