@@ -95,9 +95,15 @@ pub struct Rollout {
 }
 
 impl Rollout {
-    /// Whether the embedding token had to be appended (the trace did not end on its own).
+    /// Whether generation was cut at `max_new_tokens` (TRL's notion of a truncated completion; an EOS ending is
+    /// a terminated one, though the embedding token was appended after it too).
     pub fn truncated(&self) -> bool {
-        self.finish != FinishReason::EmbToken
+        self.finish == FinishReason::Length
+    }
+
+    /// Whether the model ended its reasoning with the embedding token itself (the format the bonus rewards).
+    pub fn wrote_emb_token(&self) -> bool {
+        self.finish == FinishReason::EmbToken
     }
 }
 
@@ -265,10 +271,12 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> (
             order.truncate(params.top_k);
         }
         if params.top_p < 1.0 {
+            // The nucleus is measured on what top-k kept, renormalised (as HF's warpers and vLLM do).
+            let base: f64 = order.iter().map(|&i| weights[i]).sum();
             let mut mass = 0.0;
             let mut keep = 0;
             for &i in &order {
-                mass += weights[i] / total;
+                mass += weights[i] / base;
                 keep += 1;
                 if mass >= params.top_p as f64 {
                     break;
@@ -321,6 +329,22 @@ mod tests {
     use crate::rng::stream;
 
     #[test]
+    fn only_a_length_cut_is_a_truncation_and_only_the_emb_token_is_the_format() {
+        let rollout = |finish| Rollout {
+            prompt: 0,
+            tokens: vec![1, 2],
+            policy_logprobs: vec![-1.0],
+            sample_logprobs: vec![-1.0],
+            finish,
+            embedding: Vec::new(),
+        };
+        let flags = |f| (rollout(f).truncated(), rollout(f).wrote_emb_token());
+        assert_eq!(flags(FinishReason::Length), (true, false));
+        assert_eq!(flags(FinishReason::Eos), (false, false), "TRL counts an EOS ending as terminated");
+        assert_eq!(flags(FinishReason::EmbToken), (false, true));
+    }
+
+    #[test]
     fn greedy_picks_the_first_maximum() {
         let (tok, lp, slp) = sample(&[0.0, 2.0, 2.0, -1.0], &SamplingParams::greedy(1), &mut stream(0, &[]));
         assert_eq!(tok, 1);
@@ -350,6 +374,19 @@ mod tests {
         let params = SamplingParams::default();
         let ones = (0..4000).filter(|_| sample(&logits, &params, &mut rng).0 == 1).count();
         assert!((2850..3150).contains(&ones), "{ones}");
+    }
+
+    #[test]
+    fn top_p_after_top_k_measures_the_renormalised_top_k_mass() {
+        // Top-2 of [0.5, 0.3, 0.2] renormalises to [0.625, 0.375]: a 0.6 nucleus keeps the first token only.
+        let logits = [(0.5f32).ln(), (0.3f32).ln(), (0.2f32).ln()];
+        let params = SamplingParams { top_k: 2, top_p: 0.6, ..SamplingParams::default() };
+        let mut rng = stream(2, &[]);
+        for _ in 0..100 {
+            let (tok, _, sampled) = sample(&logits, &params, &mut rng);
+            assert_eq!(tok, 0);
+            assert!(sampled.abs() < 1e-6);
+        }
     }
 
     #[test]

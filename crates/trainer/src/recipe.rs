@@ -273,7 +273,8 @@ pub struct GrpoConfig {
     /// Drop groups whose rewards are all equal from the loss (DAPO's dynamic sampling, without refilling).
     /// Default false.
     pub dynamic_sampling: bool,
-    /// Keep truncated rollouts (no `<embtoken>` of their own) out of the loss (DAPO). Default false.
+    /// Keep truncated rollouts (cut at `sampling.max_new_tokens`) out of the loss (DAPO, TRL's
+    /// `mask_truncated_completions`; an EOS ending is not a truncation). Default false.
     pub mask_truncated: bool,
     /// Retrieval reward: `reciprocal_rank`, `ndcg` (binary gain, at `reward_k`), `hit` (at `reward_k`) or
     /// `margin` (best positive similarity − best negative similarity). Default `reciprocal_rank`.
@@ -389,7 +390,8 @@ pub struct LossConfig {
     pub sft: Option<f64>,
     /// Weight of InfoNCE (query → documents). Default: 0 in `warmup`, 1 in `contrastive`.
     pub infonce: Option<f64>,
-    /// Weight of the triplet margin term. Default 0.
+    /// Weight of the triplet margin term. Default 0. (A `grpo` stage takes none of these three: setting one is
+    /// an error; its embedding term is `grpo.contrastive_weight`.)
     pub triplet: f64,
     /// InfoNCE temperature τ (similarities are cosines divided by τ). Default 0.05.
     pub temperature: f64,
@@ -603,8 +605,25 @@ impl Recipe {
                         "epsilon_low, epsilon_high, beta and advantage_eps must be non-negative".into(),
                     ));
                 }
-                if g.sampling.temperature < 0.0 || !(0.0..=1.0).contains(&g.sampling.top_p) || g.sampling.top_p == 0.0 {
-                    return Err(err(key("grpo.sampling"), "temperature ≥ 0 and 0 < top_p ≤ 1".into()));
+                // Greedy rollouts make every group constant: no advantage, no learning, silently.
+                if !(g.sampling.temperature > 0.0)
+                    || !(0.0..=1.0).contains(&g.sampling.top_p)
+                    || g.sampling.top_p == 0.0
+                {
+                    return Err(err(
+                        key("grpo.sampling"),
+                        "temperature > 0 (greedy rollouts of a group are identical, so nothing is learned) and \
+                         0 < top_p ≤ 1"
+                            .into(),
+                    ));
+                }
+                if s.loss.sft.is_some() || s.loss.infonce.is_some() || s.loss.triplet > 0.0 {
+                    return Err(err(
+                        key("loss"),
+                        "a grpo stage does not use loss.sft, loss.infonce or loss.triplet; its embedding term is \
+                         grpo.contrastive_weight"
+                            .into(),
+                    ));
                 }
             }
             if s.kind == StageKind::Contrastive && sft > 0.0 && s.loss.gradcache_chunk > 0 {

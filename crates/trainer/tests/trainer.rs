@@ -206,6 +206,13 @@ fn recipe_errors_name_the_file_the_key_and_what_is_allowed() {
         assert!(err.starts_with("bad.toml: "), "{err}");
         assert!(err.contains(want), "expected {want:?} in: {err}");
     }
+    let grpo = grpo_recipe(&out);
+    for (sets, want) in
+        [("stage.0.grpo.sampling.temperature=0", "stage[0].grpo.sampling"), ("stage.0.loss.sft=1.0", "stage[0].loss")]
+    {
+        let err = Recipe::parse(&grpo, "grpo.toml", &[sets.to_string()]).unwrap_err().to_string();
+        assert!(err.contains(want), "expected {want:?} in: {err}");
+    }
     let err = Recipe::load(Path::new("no_such_recipe.toml"), &[]).unwrap_err().to_string();
     assert!(err.contains("no_such_recipe.toml") && err.contains("recipes/"), "{err}");
 }

@@ -123,7 +123,10 @@ pub fn policy_loss(
     let mut kl = 0.0;
     if config.beta > 0.0 {
         let reference = host(batch.ref_logp.as_deref().expect("ref_logp is required when beta > 0"));
-        let delta = reference - logp;
+        // δ is masked before the exponential: at a padded cell log π_θ is junk (the reference holds 0 there), and
+        // exp(−junk) can overflow to inf, and inf · 0 is NaN in the loss and in its gradient. TRL's padded cells
+        // hold real log-probs on both sides, so δ ≈ 0 there and its values are unchanged by this.
+        let delta = (reference - logp) * mask.clone();
         let k3 = delta.clone().exp() - delta - 1.0;
         kl = masked_mean(&(k3.clone() * mask.clone()), &mask);
         per_token = per_token + k3 * config.beta;
@@ -164,4 +167,43 @@ pub fn policy_loss(
 fn masked_mean(values: &Tensor<2>, mask: &Tensor<2>) -> f64 {
     let total = mask.clone().sum().into_scalar::<f32>() as f64;
     if total == 0.0 { 0.0 } else { values.clone().sum().into_scalar::<f32>() as f64 / total }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    /// A padded cell whose junk log-prob would overflow `exp(δ)` leaves the loss and its gradient finite, and
+    /// equal to those of the same batch with a harmless value there.
+    #[test]
+    fn extreme_log_probs_at_padded_cells_do_not_reach_the_loss() {
+        let device = Device::flex().autodiff();
+        let batch = PolicyBatch {
+            rows: 1,
+            cols: 3,
+            old_logp: vec![-1.0, -2.0, 0.0],
+            ref_logp: Some(vec![-1.1, -1.9, 0.0]),
+            mask: vec![1.0, 1.0, 0.0],
+            advantages: vec![0.5],
+        };
+        let config = PolicyLossConfig {
+            loss_type: LossType::Grpo,
+            importance: ImportanceLevel::Token,
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.04,
+            max_completion_length: 3,
+        };
+        let run = |pad: f32| {
+            let logp = Tensor::<2>::from_data(TensorData::new(vec![-1.05, -1.95, pad], [1, 3]), &device).require_grad();
+            let out = policy_loss(logp.clone(), &batch, &config, 1, 2);
+            let grads = out.loss.clone().backward();
+            let grad = model::host::to_vec(logp.grad(&grads).unwrap()).unwrap();
+            (out.loss.into_scalar::<f32>(), grad, out.kl)
+        };
+        let (loss, grad, kl) = run(-500.0);
+        assert!(loss.is_finite() && kl.is_finite() && grad.iter().all(|g| g.is_finite()), "{loss} {kl} {grad:?}");
+        assert_eq!((loss, grad, kl), run(-1.0));
+    }
 }

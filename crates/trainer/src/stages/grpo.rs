@@ -186,7 +186,7 @@ impl GrpoMethod {
         for (r, row) in rollouts.iter().zip(scores.chunks(pool_ids.len())) {
             let (relevant, excluded) = &marks[r.prompt];
             let value = retrieval_reward(row, relevant, excluded, c.reward, c.reward_k);
-            let format = if r.truncated() { 0.0 } else { c.format_weight };
+            let format = if r.wrote_emb_token() { c.format_weight } else { 0.0 };
             let length = c.length_penalty * r.policy_logprobs.len() as f64 / c.sampling.max_new_tokens as f64;
             retrieval.push(value);
             rewards.push(value + format - length);
