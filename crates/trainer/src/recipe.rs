@@ -606,7 +606,8 @@ impl Recipe {
                     ));
                 }
                 // Greedy rollouts make every group constant: no advantage, no learning, silently.
-                if !(g.sampling.temperature > 0.0)
+                if g.sampling.temperature.is_nan()
+                    || g.sampling.temperature <= 0.0
                     || !(0.0..=1.0).contains(&g.sampling.top_p)
                     || g.sampling.top_p == 0.0
                 {
