@@ -46,7 +46,7 @@ pub fn stored_format(dir: &Path) -> anyhow::Result<TextFormat> {
         .with_context(|| format!("{}: not valid JSON", path.display()))?;
     let text = |k: &str, default: &str| value.get(k).and_then(|v| v.as_str()).unwrap_or(default).to_string();
     let d = TextFormat::default();
-    Ok(TextFormat {
+    let format = TextFormat {
         emb_token: text("emb_token", &d.emb_token),
         document_template: text("document_template", &d.document_template),
         query_template: text("query_template", &d.query_template),
@@ -54,5 +54,7 @@ pub fn stored_format(dir: &Path) -> anyhow::Result<TextFormat> {
         query_instruction: text("query_instruction", &d.query_instruction),
         // An export stores the query template with any chat template already applied.
         chat_template: false,
-    })
+    };
+    format.validate().with_context(|| format!("{}: the stored text formats", path.display()))?;
+    Ok(format)
 }

@@ -545,6 +545,7 @@ impl Recipe {
         for (i, e) in self.eval.iter().enumerate() {
             check_paths(&e.queries, &format!("eval[{i}].queries"), &err)?;
             check_paths(&e.qrels, &format!("eval[{i}].qrels"), &err)?;
+            positive(&format!("eval[{i}].batch_size"), e.batch_size)?;
         }
         if self.stage.is_empty() {
             return Err(err("stage".into(), "at least one [[stage]] is required".into()));

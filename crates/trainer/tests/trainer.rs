@@ -206,6 +206,14 @@ fn recipe_errors_name_the_file_the_key_and_what_is_allowed() {
         assert!(err.starts_with("bad.toml: "), "{err}");
         assert!(err.contains(want), "expected {want:?} in: {err}");
     }
+    let d = |f: &str| root().join("data").join(f).display().to_string();
+    let zero_batch = format!(
+        "{good}\n[[eval]]\nqueries = [\"{}\"]\nqrels = [\"{}\"]\nbatch_size = 0\n",
+        d("dev_queries.parquet"),
+        d("dev_qrels.parquet")
+    );
+    let err = Recipe::parse(&zero_batch, "bad.toml", &[]).unwrap_err().to_string();
+    assert!(err.contains("eval[0].batch_size"), "{err}");
     let grpo = grpo_recipe(&out);
     for (sets, want) in
         [("stage.0.grpo.sampling.temperature=0", "stage[0].grpo.sampling"), ("stage.0.loss.sft=1.0", "stage[0].loss")]
@@ -415,6 +423,44 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_losses() {
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_file(dir.with_extension("toml")).unwrap();
     }
+}
+
+/// Zero sizes on the command line and a malformed `embedding_format.json` are errors that say what is wrong,
+/// not panics (exit code 101).
+#[test]
+fn command_line_and_stored_format_errors_are_not_panics() {
+    let bin = env!("CARGO_BIN_EXE_trainer");
+    let dir = scratch("cli");
+    let model = dir.join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let fixture = root().join("tests/fixtures/models/qwen2_bias_tied");
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture.join(f), model.join(f)).unwrap();
+    }
+    let texts = dir.join("texts.jsonl");
+    std::fs::write(&texts, "{\"text\": \"a b c\"}\n").unwrap();
+    let data = |f: &str| root().join("data").join(f).display().to_string();
+    let (m, t, o) = (model.display().to_string(), texts.display().to_string(), dir.join("o.npy").display().to_string());
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin).args(args).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "--model", &m, "--corpus"];
+        let (c, q, r) = (data("corpus.parquet"), data("dev_queries.parquet"), data("dev_qrels.parquet"));
+        args.extend([c.as_str(), "--queries", q.as_str(), "--qrels", r.as_str()]);
+        args.extend(extra);
+        run(&args)
+    };
+    for (code, stderr) in [eval(&["--batch-size", "0"]), eval(&["--max-doc-tokens", "0"])] {
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("--batch-size must be ≥ 1"), "{stderr}");
+    }
+    std::fs::write(model.join("embedding_format.json"), r#"{"query_template": "x"}"#).unwrap();
+    let (code, stderr) = run(&["embed", "--model", &m, "--input", &t, "--output", &o]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("embedding_format.json") && stderr.contains("query_template"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -71,6 +71,11 @@ pub enum ModeArg {
 
 /// Runs `trainer eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    if args.batch_size == 0 || args.max_doc_tokens < 2 || args.max_query_tokens < 2 {
+        anyhow::bail!(
+            "--batch-size must be ≥ 1 and --max-doc-tokens / --max-query-tokens ≥ 2 (a text and its embedding token)"
+        );
+    }
     let device = model::parse_device(&args.device)?;
     let format = model_source::stored_format(&args.model)?;
     let loaded = model_source::open_dir(&args.model, &format.emb_token, &device)?;
