@@ -1,6 +1,7 @@
 //! `trainer`: the project's one front door.
 //!
-//! - `trainer --recipe stage1_warmup.toml [--set key.path=value]... [--resume [auto|PATH]] [--dry-run]` trains;
+//! - `trainer --recipe stage1_warmup.toml [--set key.path=value]... [--resume [auto|PATH] | --overwrite] [--dry-run]`
+//!   trains;
 //! - `trainer embed --model DIR --input FILE --output OUT.npy` encodes texts;
 //! - `trainer eval --model DIR --queries Q --qrels R --corpus C` scores a model (table, JSON, TREC run);
 //! - `trainer data inspect|import-beir|import-bright|import-jsonl|train-tokenizer` prepares data.
@@ -39,6 +40,10 @@ struct TrainArgs {
     /// Resume from the newest checkpoint of the run (`auto`, the default value) or from a checkpoint folder.
     #[arg(long, num_args = 0..=1, default_missing_value = "auto", value_name = "auto|PATH")]
     resume: Option<String>,
+    /// Start afresh in a run folder that holds an earlier run, removing that run's metrics, checkpoints and
+    /// exports first (without it, such a folder is an error).
+    #[arg(long, conflicts_with = "resume")]
+    overwrite: bool,
     /// Print the resolved recipe and the plan, then exit.
     #[arg(long)]
     dry_run: bool,
@@ -86,6 +91,7 @@ fn run_training(args: &TrainArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let resume = match args.resume.as_deref() {
+        None if args.overwrite => Resume::Overwrite,
         None => Resume::Fresh,
         Some("auto") => Resume::Auto,
         Some(p) => Resume::From(PathBuf::from(p)),

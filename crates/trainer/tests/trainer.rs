@@ -353,6 +353,19 @@ fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
     );
     let events = std::fs::read_dir(out.join("tensorboard")).unwrap().next().unwrap().unwrap().path();
     assert_eq!(tensorboard_scalars(&events, "train/loss"), 64, "one train/loss event per step");
+
+    // The folder now belongs to this run: a second fresh run is refused; --overwrite replaces it.
+    let short = small_recipe(&out, 1, 1);
+    let recipe = Recipe::parse(&short, "small.toml", &[]).unwrap();
+    let err = train(&recipe, &short, Resume::Fresh).unwrap_err().to_string();
+    assert!(err.contains("already holds a run") && err.contains("--resume") && err.contains("--overwrite"), "{err}");
+    let loss_lines = || {
+        let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        text.lines().filter(|l| l.contains("\"train/loss\"")).count()
+    };
+    assert_eq!(loss_lines(), 64, "the refused run wrote nothing");
+    train(&recipe, &short, Resume::Overwrite).unwrap();
+    assert_eq!(loss_lines(), 2, "only the new run's steps remain");
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -5,6 +5,7 @@ pub mod grads;
 pub mod guard;
 pub mod metrics;
 pub mod progress;
+pub mod run_dir;
 pub mod runner;
 pub mod schedule;
 pub mod tensorboard;

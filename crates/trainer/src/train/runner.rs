@@ -38,13 +38,16 @@ use crate::train::grads::clip_global_norm;
 use crate::train::guard::check_step;
 use crate::train::metrics::MetricsLog;
 use crate::train::progress::StageProgress;
+use crate::train::run_dir;
 use crate::train::schedule::learning_rate;
 
 /// Where a run starts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resume {
-    /// From the recipe's model.
+    /// From the recipe's model, into a folder that holds no earlier run.
     Fresh,
+    /// From the recipe's model, after removing an earlier run's files from the folder.
+    Overwrite,
     /// From the newest valid checkpoint in the run folder, or fresh when there is none.
     Auto,
     /// From this checkpoint folder.
@@ -82,8 +85,13 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     let out = recipe.output_dir();
     let device = model::parse_device(&recipe.run.device)?.autodiff();
     let ckpt_root = out.join("checkpoints");
+    let overwrite = resume == Resume::Overwrite;
     let resume_from = match resume {
-        Resume::Fresh => None,
+        Resume::Fresh | Resume::Overwrite => {
+            let stages: Vec<&str> = recipe.stage.iter().map(|s| s.name.as_str()).collect();
+            run_dir::claim_fresh(&out, &stages, overwrite)?;
+            None
+        }
         Resume::Auto => checkpoint::latest(&ckpt_root)?,
         Resume::From(dir) => {
             let state = checkpoint::verify(&dir)?;
