@@ -70,9 +70,67 @@ pub fn retrieval_reward(scores: &[f32], relevant: &[bool], excluded: &[bool], ki
     }
 }
 
+/// The expected retrieval reward of a uniformly random ranking of a pool of `live` documents of which `positives`
+/// are relevant — the level a reward must beat to say the embeddings carry any signal. `None` for `margin`, whose
+/// chance level depends on the embedding geometry, and when the pool holds no positive.
+pub fn chance_reward(live: usize, positives: usize, kind: RewardKind, k: usize) -> Option<f64> {
+    if positives == 0 || positives > live {
+        return None;
+    }
+    let (n, p) = (live as f64, positives as f64);
+    // P(the first r ranks hold no positive), built up rank by rank.
+    let none_in_first = |r: usize| (0..r).map(|i| ((n - p - i as f64) / (n - i as f64)).max(0.0)).product::<f64>();
+    match kind {
+        RewardKind::Margin => None,
+        RewardKind::Hit => Some(1.0 - none_in_first(k.min(live))),
+        RewardKind::ReciprocalRank => {
+            // P(first positive at rank r) = P(none in the first r − 1) · p / (n − r + 1).
+            let mut expected = 0.0;
+            let mut none_before = 1.0;
+            for r in 1..=live - positives + 1 {
+                let here = none_before * p / (n - r as f64 + 1.0);
+                expected += here / r as f64;
+                none_before *= (n - p - r as f64 + 1.0) / (n - r as f64 + 1.0);
+            }
+            Some(expected)
+        }
+        RewardKind::Ndcg => {
+            // Each rank holds a positive with probability p / n.
+            let dcg: f64 = (0..k.min(live)).map(|r| p / n / (r as f64 + 2.0).log2()).sum();
+            let idcg: f64 = (0..positives.min(k)).map(|r| 1.0 / (r as f64 + 2.0).log2()).sum();
+            Some(dcg / idcg)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::RngExt;
+
+    /// The closed forms against the mean reward of many random rankings (same tie rule as the trainer).
+    #[test]
+    fn chance_level_matches_random_rankings() {
+        let mut rng = model::rng::stream(5, &[]);
+        for (live, positives, k) in [(87, 9, 10), (12, 1, 3), (5, 5, 2)] {
+            let relevant: Vec<bool> = (0..live).map(|i| i < positives).collect();
+            let none = vec![false; live];
+            for kind in [RewardKind::ReciprocalRank, RewardKind::Hit, RewardKind::Ndcg] {
+                let trials = 20_000;
+                let mean = (0..trials)
+                    .map(|_| {
+                        let scores: Vec<f32> = (0..live).map(|_| rng.random::<f32>()).collect();
+                        retrieval_reward(&scores, &relevant, &none, kind, k)
+                    })
+                    .sum::<f64>()
+                    / trials as f64;
+                let chance = chance_reward(live, positives, kind, k).unwrap();
+                assert!((mean - chance).abs() < 0.01, "{kind:?} N={live} P={positives} k={k}: {mean} vs {chance}");
+            }
+        }
+        assert_eq!(chance_reward(10, 0, RewardKind::Hit, 3), None);
+        assert_eq!(chance_reward(10, 2, RewardKind::Margin, 3), None);
+    }
 
     #[test]
     fn rewards_follow_the_rank_of_the_positives() {

@@ -29,7 +29,7 @@ use crate::embed::{embed_rows, embed_texts};
 use crate::eval::evaluator::similarities;
 use crate::grpo::advantages::{self, group_advantages};
 use crate::grpo::loss::{PolicyBatch, PolicyLossConfig, policy_loss};
-use crate::grpo::reward::{CandidatePool, retrieval_reward};
+use crate::grpo::reward::{CandidatePool, chance_reward, retrieval_reward};
 use crate::losses::info_nce;
 use crate::recipe::GrpoConfig;
 use crate::stages::example::{Doc, ExampleEncoder};
@@ -181,6 +181,16 @@ impl GrpoMethod {
                 (relevant, pool_ids.iter().map(|id| excluded.contains(id.as_str())).collect())
             })
             .collect();
+        // What a random ranking of each query's pool would earn: the floor the retrieval reward must clear.
+        let chance: Vec<Option<f64>> = marks
+            .iter()
+            .map(|(relevant, excluded)| {
+                let live = excluded.iter().filter(|&&x| !x).count();
+                let positives = relevant.iter().zip(excluded).filter(|&(&r, &x)| r && !x).count();
+                chance_reward(live, positives, c.reward, c.reward_k)
+            })
+            .collect();
+        let chance: Vec<f64> = rollouts.iter().filter_map(|r| chance[r.prompt]).collect();
         let mut rewards = Vec::with_capacity(rollouts.len());
         let mut retrieval = Vec::with_capacity(rollouts.len());
         for (r, row) in rollouts.iter().zip(scores.chunks(pool_ids.len())) {
@@ -209,6 +219,7 @@ impl GrpoMethod {
             ("train/reward".to_string(), mean),
             ("train/reward_std".to_string(), std),
             ("train/reward_retrieval".to_string(), retrieval.iter().sum::<f64>() / n),
+            ("train/reward_chance".to_string(), chance.iter().sum::<f64>() / chance.len().max(1) as f64),
             ("train/frac_reward_zero_std".to_string(), adv.frac_zero_std()),
             ("train/completion_length_mean".to_string(), lengths.iter().sum::<f64>() / n),
             ("train/completion_length_max".to_string(), lengths.iter().cloned().fold(0.0, f64::max)),
