@@ -88,6 +88,10 @@ pub struct Rollout {
     /// For each sampled token, its log-probability under the distribution actually sampled from (after
     /// top-k/top-p truncation and renormalisation; 0 when greedy).
     pub sample_logprobs: Vec<f32>,
+    /// For each sampled token, the entropy (nats) of the policy distribution `softmax(logits / T)` it was drawn
+    /// from (T = 1 when greedy) — TRL's `entropy` metric.
+    #[serde(default)]
+    pub entropies: Vec<f32>,
     /// Why it ended.
     pub finish: FinishReason,
     /// L2-normalised final-norm state at the embedding token.
@@ -169,6 +173,7 @@ impl CausalLm {
                 tokens: Vec::new(),
                 policy_logprobs: Vec::new(),
                 sample_logprobs: Vec::new(),
+                entropies: Vec::new(),
                 finish: FinishReason::Length,
                 embedding: Vec::new(),
             })
@@ -192,11 +197,12 @@ impl CausalLm {
                     }
                     RowState::Active => {
                         let row_logits = &logits[r * vocab..(r + 1) * vocab];
-                        let (token, policy_lp, sample_lp) = sample(row_logits, params, rng);
+                        let Draw { token, policy_logprob, sample_logprob, entropy } = sample(row_logits, params, rng);
                         let rollout = &mut out[r];
                         rollout.tokens.push(token);
-                        rollout.policy_logprobs.push(policy_lp);
-                        rollout.sample_logprobs.push(sample_lp);
+                        rollout.policy_logprobs.push(policy_logprob);
+                        rollout.sample_logprobs.push(sample_logprob);
+                        rollout.entropies.push(entropy);
                         inputs[r] = token;
                         fed[r] = true;
                         if token == stop.emb_id {
@@ -252,17 +258,33 @@ fn host_logits(model: &CausalLm, hidden: Tensor<3>) -> Result<Vec<f32>, ModelErr
     to_vec(model.logits(hidden))
 }
 
-/// Draws one token from `logits` (one row). Returns the token, its policy log-prob (`log softmax(logits/T)`)
-/// and its log-prob under the truncated distribution actually sampled from.
-pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> (u32, f32, f32) {
-    if params.temperature <= 0.0 {
-        let token = argmax(logits);
-        return (token as u32, log_softmax_at(logits, 1.0, token), 0.0);
-    }
-    let t = params.temperature;
+/// One drawn token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Draw {
+    /// The token.
+    pub token: u32,
+    /// Its policy log-prob, `log softmax(logits / T)` (T = 1 when greedy).
+    pub policy_logprob: f32,
+    /// Its log-prob under the truncated distribution actually sampled from (0 when greedy).
+    pub sample_logprob: f32,
+    /// Entropy (nats) of the policy distribution.
+    pub entropy: f32,
+}
+
+/// Draws one token from `logits` (one row), with its policy and sampling log-probs and the policy's entropy.
+pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> Draw {
+    let t = if params.temperature > 0.0 { params.temperature } else { 1.0 };
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x / t));
     let weights: Vec<f64> = logits.iter().map(|&x| ((x / t - max) as f64).exp()).collect();
     let total: f64 = weights.iter().sum();
+    // H = −Σ p·log p with log p = (x/T − max) − log Σw.
+    let entropy =
+        (total.ln() - logits.iter().zip(&weights).map(|(&x, w)| w * (x / t - max) as f64).sum::<f64>() / total) as f32;
+    if params.temperature <= 0.0 {
+        let token = argmax(logits);
+        let policy_logprob = ((weights[token] / total).ln()) as f32;
+        return Draw { token: token as u32, policy_logprob, sample_logprob: 0.0, entropy };
+    }
     // Top-k / top-p keep a subset of the vocabulary (in index order); without them every token is a candidate.
     let kept: Option<Vec<usize>> = (params.top_k > 0 || params.top_p < 1.0).then(|| {
         let mut order: Vec<usize> = (0..logits.len()).collect();
@@ -302,9 +324,9 @@ pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> (
             break;
         }
     }
-    let policy = ((weights[token] / total).ln()) as f32;
-    let sampled = ((weights[token] / kept_total).ln()) as f32;
-    (token as u32, policy, sampled)
+    let policy_logprob = ((weights[token] / total).ln()) as f32;
+    let sample_logprob = ((weights[token] / kept_total).ln()) as f32;
+    Draw { token: token as u32, policy_logprob, sample_logprob, entropy }
 }
 
 fn argmax(x: &[f32]) -> usize {
@@ -315,12 +337,6 @@ fn argmax(x: &[f32]) -> usize {
         }
     }
     best
-}
-
-fn log_softmax_at(logits: &[f32], t: f32, index: usize) -> f32 {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x / t));
-    let lse = logits.iter().map(|&x| ((x / t - max) as f64).exp()).sum::<f64>().ln() as f32 + max;
-    logits[index] / t - lse
 }
 
 #[cfg(test)]
@@ -335,6 +351,7 @@ mod tests {
             tokens: vec![1, 2],
             policy_logprobs: vec![-1.0],
             sample_logprobs: vec![-1.0],
+            entropies: vec![0.5],
             finish,
             embedding: Vec::new(),
         };
@@ -346,11 +363,14 @@ mod tests {
 
     #[test]
     fn greedy_picks_the_first_maximum() {
-        let (tok, lp, slp) = sample(&[0.0, 2.0, 2.0, -1.0], &SamplingParams::greedy(1), &mut stream(0, &[]));
-        assert_eq!(tok, 1);
-        assert_eq!(slp, 0.0);
-        let expected = 2.0 - (1.0f64 + 2.0 * 2f64.exp() + (-1f64).exp()).ln();
-        assert!((lp as f64 - expected).abs() < 1e-6);
+        let d = sample(&[0.0, 2.0, 2.0, -1.0], &SamplingParams::greedy(1), &mut stream(0, &[]));
+        assert_eq!(d.token, 1);
+        assert_eq!(d.sample_logprob, 0.0);
+        let z = 1.0f64 + 2.0 * 2f64.exp() + (-1f64).exp();
+        assert!((d.policy_logprob as f64 - (2.0 - z.ln())).abs() < 1e-6);
+        let p = [1.0 / z, 2f64.exp() / z, 2f64.exp() / z, (-1f64).exp() / z];
+        let entropy: f64 = p.iter().map(|p| -p * p.ln()).sum();
+        assert!((d.entropy as f64 - entropy).abs() < 1e-6, "{} vs {entropy}", d.entropy);
     }
 
     #[test]
@@ -358,12 +378,12 @@ mod tests {
         let logits = [0.1, 0.5, 3.0, 0.2];
         let params = SamplingParams { top_k: 1, ..SamplingParams::default() };
         for s in 0..5 {
-            let (tok, _, slp) = sample(&logits, &params, &mut stream(s, &[]));
-            assert_eq!(tok, 2);
-            assert!(slp.abs() < 1e-6);
+            let d = sample(&logits, &params, &mut stream(s, &[]));
+            assert_eq!(d.token, 2);
+            assert!(d.sample_logprob.abs() < 1e-6);
         }
         let params = SamplingParams::default();
-        let draw = |s| (0..20).map(|_| sample(&logits, &params, &mut stream(s, &[])).0).collect::<Vec<_>>();
+        let draw = |s| (0..20).map(|_| sample(&logits, &params, &mut stream(s, &[])).token).collect::<Vec<_>>();
         assert_eq!(draw(3), draw(3));
     }
 
@@ -372,7 +392,7 @@ mod tests {
         let logits = [0.0f32, (3.0f32).ln()]; // p = [0.25, 0.75]
         let mut rng = stream(11, &[]);
         let params = SamplingParams::default();
-        let ones = (0..4000).filter(|_| sample(&logits, &params, &mut rng).0 == 1).count();
+        let ones = (0..4000).filter(|_| sample(&logits, &params, &mut rng).token == 1).count();
         assert!((2850..3150).contains(&ones), "{ones}");
     }
 
@@ -383,9 +403,9 @@ mod tests {
         let params = SamplingParams { top_k: 2, top_p: 0.6, ..SamplingParams::default() };
         let mut rng = stream(2, &[]);
         for _ in 0..100 {
-            let (tok, _, sampled) = sample(&logits, &params, &mut rng);
-            assert_eq!(tok, 0);
-            assert!(sampled.abs() < 1e-6);
+            let d = sample(&logits, &params, &mut rng);
+            assert_eq!(d.token, 0);
+            assert!(d.sample_logprob.abs() < 1e-6);
         }
     }
 
@@ -395,11 +415,11 @@ mod tests {
         let params = SamplingParams { top_p: 0.7, ..SamplingParams::default() };
         let mut rng = stream(1, &[]);
         for _ in 0..200 {
-            let (tok, policy, sampled) = sample(&logits, &params, &mut rng);
-            assert!(tok < 2, "token 2 lies outside the 0.7 nucleus");
-            let p = [0.5f32, 0.3][tok as usize];
-            assert!((policy - p.ln()).abs() < 1e-5);
-            assert!((sampled - (p / 0.8).ln()).abs() < 1e-5);
+            let d = sample(&logits, &params, &mut rng);
+            assert!(d.token < 2, "token 2 lies outside the 0.7 nucleus");
+            let p = [0.5f32, 0.3][d.token as usize];
+            assert!((d.policy_logprob - p.ln()).abs() < 1e-5);
+            assert!((d.sample_logprob - (p / 0.8).ln()).abs() < 1e-5);
         }
     }
 }

@@ -39,7 +39,7 @@ pub use config::{Family, ModelConfig};
 pub use device::parse_device;
 pub use error::ModelError;
 pub use format::TextFormat;
-pub use generation::{FinishReason, Rollout, SamplingParams, StopTokens};
+pub use generation::{Draw, FinishReason, Rollout, SamplingParams, StopTokens};
 pub use hf::{LoadedModel, export_dir, load_dir, named_params};
 pub use model::CausalLm;
 pub use rng::SeededRng;

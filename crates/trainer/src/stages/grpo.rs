@@ -222,6 +222,7 @@ impl GrpoMethod {
             ("train/reward_chance".to_string(), chance.iter().sum::<f64>() / chance.len().max(1) as f64),
             ("train/frac_reward_zero_std".to_string(), adv.frac_zero_std()),
             ("train/completion_length_mean".to_string(), lengths.iter().sum::<f64>() / n),
+            ("train/entropy".to_string(), mean_entropy(&rollouts)),
             ("train/completion_length_max".to_string(), lengths.iter().cloned().fold(0.0, f64::max)),
             ("train/truncated_fraction".to_string(), rollouts.iter().filter(|r| r.truncated()).count() as f64 / n),
             ("train/in_loss_fraction".to_string(), in_loss.iter().filter(|&&x| x).count() as f64 / n),
@@ -442,4 +443,11 @@ impl StageMethod for GrpoMethod {
         let live = self.buffer.clone().filter(|b| b.iteration < self.config.num_iterations);
         ResumeState { data: self.data.clone(), buffer: live }
     }
+}
+
+/// Mean entropy of the policy over every sampled token of `rollouts` (TRL's `entropy`; 0 when none was sampled).
+fn mean_entropy(rollouts: &[Rollout]) -> f64 {
+    let (sum, count) =
+        rollouts.iter().flat_map(|r| &r.entropies).fold((0.0, 0usize), |(s, c), &e| (s + e as f64, c + 1));
+    if count == 0 { 0.0 } else { sum / count as f64 }
 }
