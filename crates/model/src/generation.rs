@@ -275,11 +275,18 @@ pub struct Draw {
 pub fn sample(logits: &[f32], params: &SamplingParams, rng: &mut SeededRng) -> Draw {
     let t = if params.temperature > 0.0 { params.temperature } else { 1.0 };
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x / t));
-    let weights: Vec<f64> = logits.iter().map(|&x| ((x / t - max) as f64).exp()).collect();
-    let total: f64 = weights.iter().sum();
-    // H = −Σ p·log p with log p = (x/T − max) − log Σw.
-    let entropy =
-        (total.ln() - logits.iter().zip(&weights).map(|(&x, w)| w * (x / t - max) as f64).sum::<f64>() / total) as f32;
+    // One pass: the unnormalised weights w = exp(z), z = x/T − max, their sum, and Σ w·z for the entropy
+    // H = −Σ p·log p = log Σw − Σ w·z / Σw.
+    let mut weights = Vec::with_capacity(logits.len());
+    let (mut total, mut weighted_z) = (0.0f64, 0.0f64);
+    for &x in logits {
+        let z = (x / t - max) as f64;
+        let w = z.exp();
+        weights.push(w);
+        total += w;
+        weighted_z += w * z;
+    }
+    let entropy = (total.ln() - weighted_z / total) as f32;
     if params.temperature <= 0.0 {
         let token = argmax(logits);
         let policy_logprob = ((weights[token] / total).ln()) as f32;

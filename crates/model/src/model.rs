@@ -133,10 +133,12 @@ impl CausalLm {
     /// `softmax(logits / temperature)` (TRL's convention for policy log-probs). Padding columns hold junk that the
     /// caller masks. Differentiable when the model is on an autodiff device.
     pub fn token_logprobs(&self, batch: &TokenBatch, temperature: f32) -> Tensor<2> {
-        let k = batch.seq_len - 1;
-        let columns: Vec<usize> = (0..batch.batch).flat_map(|_| 0..k).collect();
-        self.logprobs_at(self.hidden(batch), batch, &columns, k, temperature)
-            .expect("every column below seq_len − 1 predicts a token")
+        let (b, t) = (batch.batch, batch.seq_len);
+        let targets: Vec<i64> =
+            (0..b).flat_map(|r| (1..t).map(move |c| (r, c))).map(|(r, c)| batch.ids[r * t + c] as i64).collect();
+        let targets: Tensor<3, Int> = Tensor::from_data(TensorData::new(targets, [b, t - 1, 1]), &self.device());
+        // All positions: the narrowed 3-D states go through the head as they are (no gather copy).
+        self.logprobs_of(self.hidden(batch).narrow(1, 0, t - 1), targets, temperature).reshape([b, t - 1])
     }
 
     /// Next-token log-probabilities `[batch, k]` at chosen columns only, from hidden states already computed for
@@ -167,9 +169,14 @@ impl CausalLm {
             columns.iter().enumerate().map(|(i, &c)| batch.ids[(i / k.max(1)) * t + c + 1] as i64).collect();
         let [_, _, h] = hidden.dims();
         let rows: Tensor<1, Int> = Tensor::from_data(TensorData::new(rows, [b * k]), &device);
-        let logits = self.logits(hidden.reshape([b * t, h]).select(0, rows));
-        let logits = if temperature > 0.0 && temperature != 1.0 { logits / temperature as f64 } else { logits };
         let targets: Tensor<2, Int> = Tensor::from_data(TensorData::new(targets, [b * k, 1]), &device);
-        Ok(log_softmax(logits, 1).gather(1, targets).reshape([b, k]))
+        Ok(self.logprobs_of(hidden.reshape([b * t, h]).select(0, rows), targets, temperature).reshape([b, k]))
+    }
+
+    /// `log softmax(head(hidden) / temperature)` read at `targets` (the shape of `hidden` with a trailing 1).
+    fn logprobs_of<const D: usize>(&self, hidden: Tensor<D>, targets: Tensor<D, Int>, temperature: f32) -> Tensor<D> {
+        let logits = self.logits(hidden);
+        let logits = if temperature > 0.0 && temperature != 1.0 { logits / temperature as f64 } else { logits };
+        log_softmax(logits, D - 1).gather(D - 1, targets)
     }
 }
