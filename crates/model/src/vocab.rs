@@ -77,7 +77,11 @@ impl WithEmbRow {
 
 impl WeightSource for WithEmbRow {
     fn take(&mut self, name: &str, shape: &[usize], init: Init) -> Vec<f32> {
-        if !TOKEN_MATRICES.contains(&name) || shape.len() != 2 || shape[0] != self.plan.vocab {
+        if !self.plan.changes_weights()
+            || !TOKEN_MATRICES.contains(&name)
+            || shape.len() != 2
+            || shape[0] != self.plan.vocab
+        {
             return self.inner.take(name, shape, init);
         }
         let hidden = shape[1];
