@@ -15,6 +15,9 @@ step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 step "real assets (SmolLM2 GGUF, Python reference stack)"
 . ci/assets.sh
 
+step "Open MPI (data-parallel tests)"
+. ci/mpi.sh
+
 step "format"
 cargo fmt --all -- --check
 
@@ -22,10 +25,20 @@ step "tests (flex CPU backend)"
 log="$(mktemp)"
 cargo test --workspace --locked 2>&1 | tee "$log"
 totals="$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")"
+
+step "data parallelism over MPI (trainer --features mpi, mpirun -np 2)"
+if [ "${T1_MPI:-0}" = 1 ]; then
+    cargo test -p trainer --locked --features mpi --test dp 2>&1 | tee "$log"
+    totals="$(awk -v t="$totals" '/^test result:/ { p += $4; f += $6 } END { split(t, a, " "); printf "%d passed, %d failed", a[1] + p, a[3] + f }' "$log")"
+    lint_features=trainer/wgpu,trainer/mpi
+else
+    echo "SKIPPED: no Open MPI here (see ci/mpi.sh)"
+    lint_features=trainer/wgpu
+fi
 rm -f "$log"
 
-step "clippy, with the wgpu backend compiled in"
-cargo clippy --workspace --all-targets --locked --features trainer/wgpu -- -D warnings
+step "clippy, with the wgpu backend (and MPI, when present) compiled in"
+cargo clippy --workspace --all-targets --locked --features "$lint_features" -- -D warnings
 
 step "type-check the cuda backend"
 DOCS_RS=1 cargo check -p trainer --locked --features cuda

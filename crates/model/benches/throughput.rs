@@ -46,12 +46,12 @@ fn generation_tokens_per_s(config: &ModelConfig, device: &Device, prompts: usize
     let prompt_ids = ids(prompts, 32, config.vocab_size, 2);
     let stop = StopTokens { emb_id: config.vocab_size as u32 - 1, eos_id: None, pad_id: 0 };
     let params = SamplingParams { max_new_tokens: new, stop_at_eos: false, ..SamplingParams::default() };
-    let mut rng = rng::stream(0, &[]);
+    let mut rngs = rng::streams(0, &[], 0..prompts as u64);
     model
-        .generate(&prompt_ids, group, &SamplingParams { max_new_tokens: 2, ..params.clone() }, stop, &mut rng)
+        .generate(&prompt_ids, group, &SamplingParams { max_new_tokens: 2, ..params.clone() }, stop, &mut rngs)
         .unwrap();
     let start = Instant::now();
-    let rollouts = model.generate(&prompt_ids, group, &params, stop, &mut rng).unwrap();
+    let rollouts = model.generate(&prompt_ids, group, &params, stop, &mut rngs).unwrap();
     let generated: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
     generated as f64 / start.elapsed().as_secs_f64()
 }

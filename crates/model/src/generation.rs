@@ -123,17 +123,25 @@ enum RowState {
 }
 
 impl CausalLm {
-    /// Samples `group` rollouts for each prompt (rows `p·group .. (p+1)·group` belong to prompt `p`).
+    /// Samples `group` rollouts for each prompt (rows `p·group .. (p+1)·group` belong to prompt `p`). Prompt `p`'s
+    /// rows draw from `rngs[p]` alone, so what a prompt samples does not depend on the other prompts of the batch.
     pub fn generate(
         &self,
         prompts: &[Vec<u32>],
         group: usize,
         params: &SamplingParams,
         stop: StopTokens,
-        rng: &mut SeededRng,
+        rngs: &mut [SeededRng],
     ) -> Result<Vec<Rollout>, ModelError> {
         if group == 0 {
             return Err(ModelError::Input("group size must be at least 1".into()));
+        }
+        if rngs.len() != prompts.len() {
+            return Err(ModelError::Input(format!(
+                "{} random streams for {} prompts: pass one per prompt",
+                rngs.len(),
+                prompts.len()
+            )));
         }
         let model = self.valid();
         let device = model.device();
@@ -197,7 +205,8 @@ impl CausalLm {
                     }
                     RowState::Active => {
                         let row_logits = &logits[r * vocab..(r + 1) * vocab];
-                        let Draw { token, policy_logprob, sample_logprob, entropy } = sample(row_logits, params, rng);
+                        let Draw { token, policy_logprob, sample_logprob, entropy } =
+                            sample(row_logits, params, &mut rngs[r / group]);
                         let rollout = &mut out[r];
                         rollout.tokens.push(token);
                         rollout.policy_logprobs.push(policy_logprob);

@@ -21,6 +21,18 @@ pub fn stream(seed: u64, parts: &[u64]) -> SeededRng {
     SeededRng::seed_from_u64(derive_seed(seed, parts))
 }
 
+/// One generator per key: the stream named by `parts` followed by the key (e.g. one per prompt, keyed by the
+/// prompt's position in the whole job's batch, so its samples do not depend on how the batch is split).
+pub fn streams(seed: u64, parts: &[u64], keys: impl IntoIterator<Item = u64>) -> Vec<SeededRng> {
+    keys.into_iter()
+        .map(|k| {
+            let mut path = parts.to_vec();
+            path.push(k);
+            stream(seed, &path)
+        })
+        .collect()
+}
+
 fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

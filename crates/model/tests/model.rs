@@ -101,8 +101,10 @@ fn greedy_generation_matches_transformers_token_for_token() {
         let prompts = vec![rows_of(&exp["gen_prompt_0"]).remove(0), rows_of(&exp["gen_prompt_1"]).remove(0)];
         let outputs = [rows_of(&exp["gen_output_0"]).remove(0), rows_of(&exp["gen_output_1"]).remove(0)];
         let stop = StopTokens { emb_id: loaded.tokenizer.emb_id, eos_id: None, pad_id: loaded.tokenizer.pad_id };
-        let rollouts =
-            loaded.model.generate(&prompts, 1, &SamplingParams::greedy(12), stop, &mut rng::stream(0, &[])).unwrap();
+        let rollouts = loaded
+            .model
+            .generate(&prompts, 1, &SamplingParams::greedy(12), stop, &mut rng::streams(0, &[], 0..2))
+            .unwrap();
         for (i, r) in rollouts.iter().enumerate() {
             let hf_new = &outputs[i][prompts[i].len()..];
             let n = r.policy_logprobs.len();
@@ -122,7 +124,7 @@ fn kv_cache_decoding_equals_full_recomputation() {
     let prompts = vec![vec![5, 9, 17], vec![3, 4, 5, 6, 7, 8, 9], vec![11]];
     let params = SamplingParams { temperature: 0.9, max_new_tokens: 6, ..SamplingParams::default() };
     let stop = StopTokens { emb_id: tok.emb_id, eos_id: tok.eos_id, pad_id: tok.pad_id };
-    let rollouts = model.generate(&prompts, 2, &params, stop, &mut rng::stream(3, &[])).unwrap();
+    let rollouts = model.generate(&prompts, 2, &params, stop, &mut rng::streams(3, &[], 0..3)).unwrap();
     assert_eq!(rollouts.len(), 6);
     for r in &rollouts {
         let full: Vec<u32> = prompts[r.prompt].iter().chain(&r.tokens).copied().collect();
@@ -143,8 +145,16 @@ fn kv_cache_decoding_equals_full_recomputation() {
         let norm: f32 = r.embedding.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4);
     }
-    let again = model.generate(&prompts, 2, &params, stop, &mut rng::stream(3, &[])).unwrap();
+    let again = model.generate(&prompts, 2, &params, stop, &mut rng::streams(3, &[], 0..3)).unwrap();
     assert_eq!(rollouts, again, "same seed, same rollouts");
+    // A prompt's rollouts do not depend on the batch it is sampled in (data-parallel ranks split batches).
+    let alone = model.generate(&prompts[1..2], 2, &params, stop, &mut rng::streams(3, &[], 1..2)).unwrap();
+    for (a, b) in alone.iter().zip(&rollouts[2..4]) {
+        assert_eq!((&a.tokens, a.finish), (&b.tokens, b.finish), "prompt 1 alone samples what it did in the batch");
+        let diff =
+            max_abs_diff(a.policy_logprobs.iter().map(|&x| x as f64), b.policy_logprobs.iter().map(|&x| x as f64));
+        assert!(diff <= 1e-4, "log-probs alone vs in the batch differ by {diff}");
+    }
 }
 
 #[test]

@@ -48,9 +48,11 @@ pub struct RunConfig {
     pub name: String,
     /// Output folder (checkpoints, metrics, exports). Default `checkpoints/<name>`.
     pub output: Option<PathBuf>,
-    /// Base seed; every random stream is derived from (seed, rank, stage, step). Default 0.
+    /// Base seed; every random stream is derived from (seed, stage, step, example position), never from the rank,
+    /// so a data-parallel job samples what one process would. Default 0.
     pub seed: u64,
-    /// Backend: `cpu`, `wgpu[:N]` or `cuda[:N]`. Default `cpu`.
+    /// Backend: `cpu`, `wgpu[:N]` or `cuda[:N]`; `wgpu:auto` / `cuda:auto` pick GPU N = the process's local rank
+    /// in a data-parallel job (0 for a single process). Default `cpu`.
     pub device: String,
     /// Write metrics every N optimizer steps. Default 1.
     pub log_every: usize,
@@ -60,10 +62,14 @@ pub struct RunConfig {
     pub keep_last: usize,
     /// Stop after this many consecutive steps with a NaN/Inf loss or gradient (each is skipped). Default 5.
     pub max_bad_steps: usize,
-    /// Data-parallel rank of this process. Default 0.
-    pub rank: usize,
-    /// Number of data-parallel processes. Default 1.
-    pub world_size: usize,
+    /// Number of data-parallel processes the job must have, checked at start; unset accepts any. Rank and world
+    /// size come from the launcher (`mpirun -np N`, `srun`), never from the recipe. Default: unset.
+    pub world_size: Option<usize>,
+    /// Seconds one collective (gradient all-reduce, gather) may wait for the other ranks before the watchdog ends
+    /// the job: a hung rank must not hang it forever. Default 600.
+    pub collective_timeout_s: u64,
+    /// Seconds the other ranks wait while rank 0 alone saves a checkpoint, exports or evaluates. Default 21600.
+    pub rank0_work_timeout_s: u64,
 }
 
 impl Default for RunConfig {
@@ -77,8 +83,9 @@ impl Default for RunConfig {
             checkpoint_every: 50,
             keep_last: 2,
             max_bad_steps: 5,
-            rank: 0,
-            world_size: 1,
+            world_size: None,
+            collective_timeout_s: 600,
+            rank0_work_timeout_s: 21600,
         }
     }
 }
@@ -406,6 +413,10 @@ pub struct LossConfig {
     /// GradCache chunk size (texts per re-encoded chunk; 0 = no caching, one graph for the whole batch).
     /// Default 0.
     pub gradcache_chunk: usize,
+    /// In a data-parallel job, gather every rank's query and document embeddings so each query sees the whole
+    /// job's batch as in-batch negatives (Tevatron, sentence-transformers' gathered losses); each rank
+    /// back-propagates its own rows. Off: each rank's loss sees its own share only. Default true.
+    pub gather_across_ranks: bool,
 }
 
 impl Default for LossConfig {
@@ -420,6 +431,7 @@ impl Default for LossConfig {
             mask_false_negatives: true,
             triplet_margin: 0.1,
             gradcache_chunk: 0,
+            gather_across_ranks: true,
         }
     }
 }
@@ -497,14 +509,14 @@ impl Recipe {
         let positive = |key: &str, v: usize| {
             if v == 0 { Err(err(key.into(), "must be at least 1".into())) } else { Ok(()) }
         };
-        positive("run.world_size", self.run.world_size)?;
-        if self.run.rank >= self.run.world_size {
-            return Err(err("run.rank".into(), format!("must be below run.world_size ({})", self.run.world_size)));
-        }
+        positive("run.world_size", self.run.world_size.unwrap_or(1))?;
+        positive("run.collective_timeout_s", self.run.collective_timeout_s as usize)?;
+        positive("run.rank0_work_timeout_s", self.run.rank0_work_timeout_s as usize)?;
         positive("run.log_every", self.run.log_every)?;
         positive("run.keep_last", self.run.keep_last)?;
         positive("run.max_bad_steps", self.run.max_bad_steps)?;
-        model::parse_device(&self.run.device).map_err(|e| err("run.device".into(), e.to_string()))?;
+        model::parse_device(&crate::train::collective::device_for_rank(&self.run.device, 0))
+            .map_err(|e| err("run.device".into(), e.to_string()))?;
         positive("data.shuffle_window", self.data.shuffle_window)?;
         positive("data.workers", self.data.workers)?;
         positive("data.prefetch", self.data.prefetch)?;

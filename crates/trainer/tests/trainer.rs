@@ -249,6 +249,7 @@ fn gradcache_gives_the_same_gradients_as_one_graph() {
     use trainer::stages::gradcache::gradcache_grads;
     use trainer::stages::objective::Objective;
     use trainer::stages::single_graph_grads;
+    use trainer::train::collective::Single;
 
     let device = Device::flex().autodiff();
     let vocab = 64;
@@ -259,12 +260,12 @@ fn gradcache_gives_the_same_gradients_as_one_graph() {
     tok.pad_id = 0;
     let examples = synthetic_examples(tok.emb_id.min(vocab as u32 - 1));
     tok.emb_id = tok.emb_id.min(vocab as u32 - 1);
-    let loss = LossConfig { symmetric: true, triplet: 0.5, ..LossConfig::default() };
+    let loss = LossConfig { symmetric: true, triplet: 0.5, gradcache_chunk: 2, ..LossConfig::default() };
     let objective = Objective::new(StageKind::Contrastive, &loss);
     let params = model::named_params(&net);
-    let (whole, parts, value) = single_graph_grads(&net, &tok, &objective, &examples, 1.0, 2).unwrap();
+    let (whole, parts, value) = single_graph_grads(&net, &tok, &objective, &examples, 1.0, 2, &Single).unwrap();
     let (cached, cached_parts, cached_value) =
-        gradcache_grads(&net, &tok, &objective, &examples, 2, 2, &params).unwrap();
+        gradcache_grads(&net, &tok, &objective, &examples, 2, &params, &Single).unwrap();
     assert!((parts.infonce - cached_parts.infonce).abs() < 1e-5);
     assert!((value - cached_value).abs() < 1e-5, "loss {value} vs {cached_value}");
     let mut compared = 0;
@@ -563,7 +564,7 @@ fn grpo_advantages_and_losses_match_trl() {
                 mask: mask.clone(),
                 advantages: floats(&inputs["advantages"]).iter().map(|&a| a as f32).collect(),
             };
-            let step_tokens = mask.iter().sum::<f32>() as usize;
+            let step_tokens = mask.iter().sum::<f32>() as f64;
             let logp = matrix(&inputs["logp"], &device).require_grad();
             let out = policy_loss(logp.clone(), &batch, &config, 1, step_tokens);
             let value = out.loss.clone().into_scalar::<f32>() as f64;
@@ -687,4 +688,21 @@ fn a_grpo_run_killed_mid_generation_batch_resumes_to_the_same_losses() {
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_file(dir.with_extension("toml")).unwrap();
     }
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_multi_task_launch_of_a_binary_without_mpi_names_the_fix() {
+    let out = scratch("nompi");
+    let recipe_file = out.with_extension("toml");
+    std::fs::write(&recipe_file, small_recipe(&out, 1, 1)).unwrap();
+    let result = std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["--recipe", recipe_file.to_str().unwrap()])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{stderr}");
+    assert!(stderr.contains("--features mpi") && stderr.contains("mpirun -np 2"), "{stderr}");
+    assert!(!out.exists(), "nothing was written");
 }

@@ -124,10 +124,11 @@ fn generated_query_embeddings(
 ) -> anyhow::Result<(Vec<f32>, Reasoning)> {
     let stop = StopTokens { emb_id: tokenizer.emb_id, eos_id: tokenizer.eos_id, pad_id: tokenizer.pad_id };
     let params = SamplingParams { temperature: options.temperature, ..SamplingParams::greedy(options.max_new_tokens) };
-    let mut rng = model::rng::stream(0, &[]);
     let mut out = Vec::with_capacity(set.queries.len() * model.config.hidden_size);
     let mut texts = Vec::with_capacity(set.queries.len());
-    for chunk in set.queries.chunks(options.batch_size) {
+    for (c, chunk) in set.queries.chunks(options.batch_size).enumerate() {
+        let first = (c * options.batch_size) as u64;
+        let mut rngs = model::rng::streams(0, &[], first..first + chunk.len() as u64);
         let prompts: Vec<Vec<u32>> = chunk
             .iter()
             .map(|q| {
@@ -136,7 +137,7 @@ fn generated_query_embeddings(
                 Ok(ids)
             })
             .collect::<anyhow::Result<_>>()?;
-        for (q, rollout) in chunk.iter().zip(model.generate(&prompts, 1, &params, stop, &mut rng)?) {
+        for (q, rollout) in chunk.iter().zip(model.generate(&prompts, 1, &params, stop, &mut rngs)?) {
             out.extend_from_slice(&rollout.embedding);
             texts.push((q.query_id.clone(), tokenizer.decode(&rollout.tokens, false)?));
         }

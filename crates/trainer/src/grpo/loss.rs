@@ -9,8 +9,9 @@
 //!
 //! Normalisers. `grpo`, `bnpo` and `dr_grpo` divide by the number of micro-batches of the optimizer step, as TRL
 //! divides by its gradient-accumulation steps. `dapo` divides by `step_tokens`, the completion tokens of the whole
-//! optimizer step over all ranks, so its gradient is the step's global token mean whatever the micro-batching or
-//! rank count (TRL 1.16 includes the same correction, PR #6024). `bnpo` is, as in TRL, a mean of micro-batch token
+//! optimizer step over all ranks divided by the number of ranks (whose gradients are averaged), so its gradient is
+//! the step's global token mean whatever the micro-batching or rank count (TRL 1.16 includes the same correction,
+//! PR #6024). `bnpo` is, as in TRL, a mean of micro-batch token
 //! means and so does depend on how the step is split.
 
 use burn::tensor::{Tensor, TensorData};
@@ -98,7 +99,7 @@ pub fn policy_loss(
     batch: &PolicyBatch,
     config: &PolicyLossConfig,
     micro_batches: usize,
-    step_tokens: usize,
+    step_tokens: f64,
 ) -> PolicyLoss {
     let device = logp.device();
     let shape = [batch.rows, batch.cols];
@@ -140,7 +141,7 @@ pub fn policy_loss(
         }
         LossType::Bnpo => masked.sum() / mask.clone().sum().clamp_min(1.0) / ga,
         LossType::DrGrpo => masked.sum() / (batch.rows * config.max_completion_length) as f64 / ga,
-        LossType::Dapo => masked.sum() / step_tokens.max(1) as f64,
+        LossType::Dapo => masked.sum() / step_tokens.max(1.0),
     };
     let ratio_host = model::host::to_vec(ratio).expect("ratios read back as f32");
     // TRL averages clip indicators over loss tokens at token level and over sequences at sequence level.
@@ -197,7 +198,7 @@ mod tests {
         };
         let run = |pad: f32| {
             let logp = Tensor::<2>::from_data(TensorData::new(vec![-1.05, -1.95, pad], [1, 3]), &device).require_grad();
-            let out = policy_loss(logp.clone(), &batch, &config, 1, 2);
+            let out = policy_loss(logp.clone(), &batch, &config, 1, 2.0);
             let grads = out.loss.clone().backward();
             let grad = model::host::to_vec(logp.grad(&grads).unwrap()).unwrap();
             (out.loss.into_scalar::<f32>(), grad, out.kl)

@@ -9,8 +9,13 @@
 //! the sampling policy's log-probs, with an optional k3 KL to the stage's starting model, aggregated as `grpo`,
 //! `bnpo`, `dr_grpo` or `dapo` ([`crate::grpo::loss`]). The generation batch, its advantages and old log-probs stay
 //! in a buffer (saved with checkpoints) until all `num_iterations` updates have used it.
+//!
+//! In a data-parallel job each rank samples whole groups for its own queries, from random streams keyed by the
+//! query's position in the job's batch; the batch pool is the union of every rank's documents and the corpus pool is
+//! encoded in shards; advantages come from every rank's rewards. So rollouts, rewards and advantages are those one
+//! process with the whole batch would have made.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -21,7 +26,7 @@ use data::{DataState, GrpoRow, Prefetch, PrefetchConfig, ShardSet, StreamConfig}
 use model::hf::NamedParam;
 use model::host::to_vec;
 use model::pooling::{gather_rows, l2_normalize};
-use model::rng::stream;
+use model::rng::streams;
 use model::{CausalLm, PadSide, Rollout, StopTokens, TextTokenizer, TokenBatch};
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +38,8 @@ use crate::grpo::reward::{CandidatePool, chance_reward, retrieval_reward};
 use crate::losses::info_nce;
 use crate::recipe::GrpoConfig;
 use crate::stages::example::{Doc, ExampleEncoder};
-use crate::stages::{ResumeState, StageMethod, StepOutput, example_stream};
+use crate::stages::{ResumeState, StageMethod, StepOutput, example_stream, step_normaliser};
+use crate::train::collective::Collective;
 use crate::train::grads::accumulate;
 
 /// A stage-3 query: its prompt and the documents its reward is computed from.
@@ -138,7 +144,12 @@ pub struct GrpoMethod {
 }
 
 impl GrpoMethod {
-    fn generate(&mut self, model: &CausalLm, generation: usize) -> anyhow::Result<GenerationBuffer> {
+    fn generate(
+        &mut self,
+        model: &CausalLm,
+        generation: usize,
+        comm: &dyn Collective,
+    ) -> anyhow::Result<GenerationBuffer> {
         let c = self.config.clone();
         let mut batch = Vec::with_capacity(self.batch_size);
         for _ in 0..self.batch_size {
@@ -149,23 +160,26 @@ impl GrpoMethod {
         let prompts: Vec<Vec<u32>> = batch.iter().map(|e| e.prompt.clone()).collect();
         let t = &self.tokenizer;
         let stop = StopTokens { emb_id: t.emb_id, eos_id: t.eos_id, pad_id: t.pad_id };
-        let mut rng = stream(self.seed, &[3, generation as u64]);
+        // Query i of this rank is query i·W + rank of the job's batch (ranks take every W-th row of the stream).
+        let (rank, world) = (comm.rank(), comm.world_size());
+        let keys = (0..prompts.len()).map(|i| (i * world + rank) as u64);
+        let mut rngs = streams(self.seed, &[3, generation as u64], keys);
         let frozen = model.valid();
         let generation_start = std::time::Instant::now();
-        let rollouts = frozen.generate(&prompts, c.group_size, &c.sampling, stop, &mut rng)?;
+        let rollouts = frozen.generate(&prompts, c.group_size, &c.sampling, stop, &mut rngs)?;
         let generation_s = generation_start.elapsed().as_secs_f64();
         let reward_start = std::time::Instant::now();
         let dim = frozen.config.hidden_size;
 
         // Rank each rollout's embedding against the pool (one blocked matmul for all rollouts).
         if c.pool == CandidatePool::Corpus {
-            self.refresh_corpus_pool(&frozen, generation)?;
+            self.refresh_corpus_pool(&frozen, generation, comm)?;
         }
         let batch_pool;
         let (pool_ids, pool_emb): (&[String], &[f32]) = match &self.corpus_pool {
             Some(pool) if c.pool == CandidatePool::Corpus => (&pool.ids, &pool.embeddings),
             _ => {
-                batch_pool = self.batch_pool(&frozen, &batch)?;
+                batch_pool = self.batch_pool(&frozen, &batch, comm)?;
                 (&batch_pool.0, &batch_pool.1)
             }
         };
@@ -201,10 +215,15 @@ impl GrpoMethod {
             retrieval.push(value);
             rewards.push(value + format - length);
         }
-        let adv = group_advantages(&rewards, c.group_size, c.scale_rewards, c.advantage_eps);
+        // Advantages (and the reward statistics) over the job's whole batch: every rank's groups, in rank order.
+        let all_rewards: Vec<f64> = comm.all_gather_json("rollout rewards", &rewards)?.concat();
+        let own = rank * rewards.len()..(rank + 1) * rewards.len();
+        let adv = group_advantages(&all_rewards, c.group_size, c.scale_rewards, c.advantage_eps);
+        let frac_zero_std = adv.frac_zero_std();
+        let advantages = adv.values[own.clone()].to_vec();
         let in_loss: Vec<bool> = rollouts
             .iter()
-            .zip(&adv.group_constant)
+            .zip(&adv.group_constant[own])
             .map(|(r, &constant)| !((c.dynamic_sampling && constant) || (c.mask_truncated && r.truncated())))
             .collect();
         let reward_s = reward_start.elapsed().as_secs_f64();
@@ -213,14 +232,14 @@ impl GrpoMethod {
             None => None,
         };
         let n = rollouts.len() as f64;
-        let (mean, std) = (advantages::mean(&rewards), advantages::std(&rewards));
+        let (mean, std) = (advantages::mean(&all_rewards), advantages::std(&all_rewards));
         let lengths: Vec<f64> = rollouts.iter().map(|r| r.policy_logprobs.len() as f64).collect();
         let metrics = vec![
             ("train/reward".to_string(), mean),
             ("train/reward_std".to_string(), std),
             ("train/reward_retrieval".to_string(), retrieval.iter().sum::<f64>() / n),
             ("train/reward_chance".to_string(), chance.iter().sum::<f64>() / chance.len().max(1) as f64),
-            ("train/frac_reward_zero_std".to_string(), adv.frac_zero_std()),
+            ("train/frac_reward_zero_std".to_string(), frac_zero_std),
             ("train/completion_length_mean".to_string(), lengths.iter().sum::<f64>() / n),
             ("train/entropy".to_string(), mean_entropy(&rollouts)),
             ("train/completion_length_max".to_string(), lengths.iter().cloned().fold(0.0, f64::max)),
@@ -238,7 +257,7 @@ impl GrpoMethod {
             prompts,
             rollouts,
             rewards,
-            advantages: adv.values,
+            advantages,
             in_loss,
             ref_logprobs,
             iteration: 0,
@@ -246,8 +265,14 @@ impl GrpoMethod {
         })
     }
 
-    /// The batch pool: every query's positives and hard negatives (each document once), embedded now.
-    fn batch_pool(&self, model: &CausalLm, batch: &[GrpoExample]) -> anyhow::Result<(Vec<String>, Vec<f32>)> {
+    /// The batch pool: the positives and hard negatives of every query of the job's batch (each document once, in
+    /// the order of the queries' positions in the job's batch), each rank embedding those of its own queries.
+    fn batch_pool(
+        &self,
+        model: &CausalLm,
+        batch: &[GrpoExample],
+        comm: &dyn Collective,
+    ) -> anyhow::Result<(Vec<String>, Vec<f32>)> {
         let mut seen = HashSet::new();
         let mut ids = Vec::new();
         let mut rows = Vec::new();
@@ -257,18 +282,53 @@ impl GrpoMethod {
                 rows.push(d.tokens.clone());
             }
         }
-        Ok((ids, embed_rows(model, &self.tokenizer, &rows, 32, false)?))
+        let embeddings = embed_rows(model, &self.tokenizer, &rows, 32, false)?;
+        if comm.world_size() == 1 {
+            return Ok((ids, embeddings));
+        }
+        // Every rank's queries' document ids and its embedded documents.
+        let per_query: Vec<Vec<String>> =
+            batch.iter().map(|e| e.positives.iter().chain(&e.negatives).map(|d| d.id.clone()).collect()).collect();
+        let queries = comm.all_gather_json("batch pool: documents per query", &per_query)?;
+        let docs = comm.all_gather_json("batch pool: document ids", &ids)?;
+        let vectors = comm.all_gather_f32("batch pool: document embeddings", &embeddings);
+        let dim = model.config.hidden_size;
+        let index: Vec<HashMap<&str, usize>> =
+            docs.iter().map(|ids| ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect()).collect();
+        let (world, per_rank) = (comm.world_size(), batch.len());
+        let (mut pool_ids, mut pool_emb, mut seen) = (Vec::new(), Vec::new(), HashSet::new());
+        for j in 0..world * per_rank {
+            let (r, i) = (j % world, j / world);
+            for id in &queries[r][i] {
+                if seen.insert(id.as_str()) {
+                    let row = index[r][id.as_str()];
+                    pool_ids.push(id.clone());
+                    pool_emb.extend_from_slice(&vectors[r][row * dim..(row + 1) * dim]);
+                }
+            }
+        }
+        Ok((pool_ids, pool_emb))
     }
 
-    /// Re-encodes the whole corpus when the pool is older than `corpus_refresh_every` generations.
-    fn refresh_corpus_pool(&mut self, model: &CausalLm, generation: usize) -> anyhow::Result<()> {
+    /// Re-encodes the whole corpus when the pool is older than `corpus_refresh_every` generations; each rank
+    /// encodes one contiguous shard and the shards are gathered.
+    fn refresh_corpus_pool(
+        &mut self,
+        model: &CausalLm,
+        generation: usize,
+        comm: &dyn Collective,
+    ) -> anyhow::Result<()> {
         let every = self.config.corpus_refresh_every;
         if self.corpus_pool.as_ref().is_some_and(|p| generation < p.generation + every) {
             return Ok(());
         }
-        let texts: Vec<String> =
-            self.corpus.docs().iter().map(|d| self.encoder.format.document(&d.joined(" "))).collect();
+        let docs = self.corpus.docs();
+        let (rank, world) = (comm.rank(), comm.world_size());
+        let shard = docs.len() * rank / world..docs.len() * (rank + 1) / world;
+        let texts: Vec<String> = docs[shard].iter().map(|d| self.encoder.format.document(&d.joined(" "))).collect();
         let embeddings = embed_texts(model, &self.tokenizer, &texts, 32, self.encoder.limits.document, false)?;
+        let embeddings =
+            if world > 1 { comm.all_gather_f32("corpus pool shards", &embeddings).concat() } else { embeddings };
         let ids = self.corpus.ids().map(str::to_string).collect();
         self.corpus_pool = Some(CorpusPool { generation, ids, embeddings });
         Ok(())
@@ -351,10 +411,16 @@ struct RolloutPass {
 }
 
 impl StageMethod for GrpoMethod {
-    fn step(&mut self, model: &CausalLm, step: usize, params: &[NamedParam]) -> anyhow::Result<StepOutput> {
+    fn step(
+        &mut self,
+        model: &CausalLm,
+        step: usize,
+        params: &[NamedParam],
+        comm: &dyn Collective,
+    ) -> anyhow::Result<StepOutput> {
         let mu = self.config.num_iterations;
         if self.buffer.as_ref().is_none_or(|b| b.iteration >= mu) {
-            self.buffer = Some(self.generate(model, step / mu)?);
+            self.buffer = Some(self.generate(model, step / mu, comm)?);
         }
         let update_start = std::time::Instant::now();
         let buffer = self.buffer.take().expect("filled above");
@@ -367,13 +433,14 @@ impl StageMethod for GrpoMethod {
             beta: self.config.beta,
             max_completion_length: self.config.sampling.max_new_tokens,
         };
-        let step_tokens: usize = buffer
+        let local_tokens: usize = buffer
             .rollouts
             .iter()
             .zip(&buffer.in_loss)
             .filter(|(_, keep)| **keep)
             .map(|(r, _)| r.policy_logprobs.len())
             .sum();
+        let step_tokens = step_normaliser(comm, local_tokens, "GRPO loss tokens");
         let rows_per_micro = (self.batch_size / self.grad_accum).max(1) * g;
         let micro_batches = buffer.rollouts.len().div_ceil(rows_per_micro);
         let mut grads: Option<GradientsParams> = None;

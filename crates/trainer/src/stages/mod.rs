@@ -4,6 +4,7 @@
 
 pub mod contrastive;
 pub mod example;
+pub mod gather;
 pub mod gradcache;
 pub mod grpo;
 pub mod objective;
@@ -20,6 +21,8 @@ use crate::recipe::StageKind;
 use crate::stages::example::Example;
 use crate::stages::gradcache::gradcache_grads;
 use crate::stages::objective::{LossParts, Objective, micro_batch_loss};
+use crate::train::collective::Collective;
+use crate::train::fault;
 
 /// What one optimizer step of a stage produced.
 pub struct StepOutput {
@@ -44,8 +47,15 @@ pub struct ResumeState {
 
 /// One stage's method on the shared loop.
 pub trait StageMethod {
-    /// The gradients of optimizer step `step` (0-based) at `model`'s weights.
-    fn step(&mut self, model: &CausalLm, step: usize, params: &[NamedParam]) -> anyhow::Result<StepOutput>;
+    /// The gradients of optimizer step `step` (0-based) at `model`'s weights, for this rank's share of the step;
+    /// `comm` makes step-wide counts global (every rank calls the same collectives in the same order).
+    fn step(
+        &mut self,
+        model: &CausalLm,
+        step: usize,
+        params: &[NamedParam],
+        comm: &dyn Collective,
+    ) -> anyhow::Result<StepOutput>;
     /// The data cursor after the last consumed example.
     fn data_state(&self) -> Option<&DataState>;
     /// The state to checkpoint after the last step (built only when a checkpoint is written).
@@ -71,7 +81,13 @@ pub struct SupervisedMethod {
 }
 
 impl StageMethod for SupervisedMethod {
-    fn step(&mut self, model: &CausalLm, _step: usize, params: &[NamedParam]) -> anyhow::Result<StepOutput> {
+    fn step(
+        &mut self,
+        model: &CausalLm,
+        _step: usize,
+        params: &[NamedParam],
+        comm: &dyn Collective,
+    ) -> anyhow::Result<StepOutput> {
         let mut batch: Vec<Example> = Vec::with_capacity(self.batch_size * self.grad_accum);
         for _ in 0..self.batch_size * self.grad_accum {
             let prepared = self.examples.next().ok_or_else(|| anyhow::anyhow!("the training stream ended"))??;
@@ -79,7 +95,7 @@ impl StageMethod for SupervisedMethod {
             batch.push(prepared.item);
         }
         let tokens = batch.iter().map(|e| e.prompt.len() + e.reasoning.len() + 1).sum();
-        let sft_normaliser = objective::target_tokens(&batch).max(1) as f64;
+        let sft_normaliser = step_normaliser(comm, objective::target_tokens(&batch), "SFT target tokens");
         let mut grads: Option<GradientsParams> = None;
         let mut parts = LossParts::default();
         let mut loss = 0.0;
@@ -87,9 +103,10 @@ impl StageMethod for SupervisedMethod {
         let chunk = if self.kind == StageKind::Contrastive { self.objective.config.gradcache_chunk } else { 0 };
         for micro in batch.chunks(self.batch_size) {
             let (g, p, value) = if chunk > 0 {
-                gradcache_grads(model, &self.tokenizer, &self.objective, micro, chunk, self.grad_accum, params)?
+                gradcache_grads(model, &self.tokenizer, &self.objective, micro, self.grad_accum, params, comm)?
             } else {
-                single_graph_grads(model, &self.tokenizer, &self.objective, micro, sft_normaliser, self.grad_accum)?
+                let objective = &self.objective;
+                single_graph_grads(model, &self.tokenizer, objective, micro, sft_normaliser, self.grad_accum, comm)?
             };
             grads = Some(crate::train::grads::accumulate(grads, g, params));
             loss += value;
@@ -150,8 +167,19 @@ pub fn single_graph_grads(
     examples: &[Example],
     sft_normaliser: f64,
     micro_batches: usize,
+    comm: &dyn Collective,
 ) -> anyhow::Result<(GradientsParams, LossParts, f64)> {
-    let (loss, parts) = micro_batch_loss(model, tokenizer, objective, examples, sft_normaliser, micro_batches)?;
-    let value = loss.clone().into_scalar::<f32>() as f64;
+    let (loss, parts, value) =
+        micro_batch_loss(model, tokenizer, objective, examples, sft_normaliser, micro_batches, comm)?;
     Ok((GradientsParams::from_grads(loss.backward(), model), parts, value))
+}
+
+/// The normaliser of a token-weighted step loss: the step's token count over all ranks divided by their number
+/// (at least 1), so that W ranks whose gradients are averaged equal one process with the whole batch.
+pub fn step_normaliser(comm: &dyn Collective, local_tokens: usize, what: &str) -> f64 {
+    if fault::faults().local_normaliser {
+        return local_tokens.max(1) as f64;
+    }
+    let total = comm.sum_count(what, local_tokens);
+    (total as f64 / comm.world_size() as f64).max(1.0)
 }

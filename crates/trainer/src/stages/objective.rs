@@ -13,6 +13,8 @@ use model::{CausalLm, PadSide, TextTokenizer, TokenBatch};
 use crate::losses::{info_nce, info_nce_doc_to_query, masked_nll, triplet_margin};
 use crate::recipe::{LossConfig, StageKind};
 use crate::stages::example::Example;
+use crate::stages::gather::{Gathered, QueryMeta, gathers, host_rows};
+use crate::train::collective::Collective;
 
 /// Loss weights and settings resolved for one stage.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,11 +103,11 @@ pub fn sft_targets(examples: &[Example], device: &Device) -> (Vec<usize>, usize,
     (columns, k, Tensor::from_data(TensorData::new(weights, [examples.len(), k]), device))
 }
 
-/// InfoNCE (+ symmetric term) and triplet terms from query embeddings `[B, D]` and document embeddings
-/// `[B + negatives, D]` laid out as [`doc_batch`] does. Returns the weighted sum and the parts.
+/// InfoNCE (+ symmetric term) and triplet terms from query embeddings `[B, D]` (described by `examples`) and
+/// document embeddings `[B + negatives, D]` laid out as [`doc_batch`] does. Returns the weighted sum and the parts.
 pub fn embedding_loss(
     objective: &Objective,
-    examples: &[Example],
+    examples: &[QueryMeta],
     queries: Tensor<2>,
     docs: Tensor<2>,
     doc_ids: &[String],
@@ -142,8 +144,8 @@ pub fn embedding_loss(
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let col = if e.negatives.is_empty() { (i + 1) % b } else { column };
-                column += e.negatives.len();
+                let col = if e.negatives == 0 { (i + 1) % b } else { column };
+                column += e.negatives;
                 col as i64
             })
             .collect();
@@ -157,9 +159,11 @@ pub fn embedding_loss(
     (total, parts)
 }
 
-/// The loss of one micro-batch in a single graph. `sft_normaliser` is the number of target tokens in the whole
-/// optimizer step and `micro_batches` the number of micro-batches in it, so the accumulated gradient does not
-/// depend on how the step is split.
+/// The loss of one micro-batch in a single graph: the loss to back-propagate, its parts and its value (which
+/// differs from the back-propagated loss by the cross-rank scale of gathered embedding terms, see
+/// [`crate::stages::gather`]). `sft_normaliser` is the number of target tokens in the whole optimizer step (over
+/// all ranks, divided by their number) and `micro_batches` the number of micro-batches in it, so the accumulated
+/// gradient does not depend on how the step is split.
 pub fn micro_batch_loss(
     model: &CausalLm,
     tokenizer: &TextTokenizer,
@@ -167,7 +171,8 @@ pub fn micro_batch_loss(
     examples: &[Example],
     sft_normaliser: f64,
     micro_batches: usize,
-) -> anyhow::Result<(Tensor<1>, LossParts)> {
+    comm: &dyn Collective,
+) -> anyhow::Result<(Tensor<1>, LossParts, f64)> {
     if examples.is_empty() {
         bail!("empty micro-batch");
     }
@@ -176,11 +181,13 @@ pub fn micro_batch_loss(
     let hidden = model.hidden(&batch);
     let mut total = Tensor::<1>::zeros([1], &device);
     let mut parts = LossParts::default();
+    let mut value = 0.0;
     if objective.sft > 0.0 {
         let (columns, k, weights) = sft_targets(examples, &device);
         let logprobs = model.logprobs_at(hidden.clone(), &batch, &columns, k, 1.0)?;
         let nll = masked_nll(logprobs, weights, sft_normaliser);
         parts.sft = nll.clone().into_scalar::<f32>() as f64;
+        value += parts.sft * objective.sft;
         total = total + nll * objective.sft;
     }
     if objective.uses_documents() {
@@ -188,10 +195,21 @@ pub fn micro_batch_loss(
         let queries = l2_normalize(gather_rows(hidden, &columns, &device));
         let (docs, ids) = doc_batch(examples, tokenizer)?;
         let docs = model.embed(&docs, tokenizer.emb_id)?;
-        let (emb, emb_parts) = embedding_loss(objective, examples, queries, docs, &ids);
+        let (emb, emb_parts, scale) = if gathers(comm, &objective.config) {
+            let dim = model.config.hidden_size;
+            let g =
+                Gathered::new(comm, (&host_rows(&queries)?, QueryMeta::of(examples)), (&host_rows(&docs)?, ids), dim)?;
+            let (queries, docs) = (g.query_tensor(queries, &device), g.doc_tensor(docs, &device));
+            let (emb, p) = embedding_loss(objective, &g.queries, queries, docs, &g.doc_ids);
+            (emb, p, g.scale)
+        } else {
+            let (emb, p) = embedding_loss(objective, &QueryMeta::of(examples), queries, docs, &ids);
+            (emb, p, 1.0)
+        };
         parts.infonce = emb_parts.infonce;
         parts.triplet = emb_parts.triplet;
-        total = total + emb / micro_batches as f64;
+        value += (emb.clone().into_scalar::<f32>() as f64) / micro_batches as f64;
+        total = total + emb * (scale / micro_batches as f64);
     }
-    Ok((total, parts))
+    Ok((total, parts, value))
 }

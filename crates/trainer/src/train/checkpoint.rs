@@ -38,9 +38,53 @@ pub struct TrainState {
     pub bad_steps_total: usize,
     /// Tokens processed in the stage so far.
     pub tokens: u64,
+    /// Ranks of the job that wrote it (a resume needs the same number).
+    #[serde(default = "one")]
+    pub world_size: usize,
+    /// Every rank's data cursor and generation buffer, in rank order, when the job had several ranks (`resume`
+    /// then stays empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranks: Vec<crate::stages::ResumeState>,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainState {
+    /// Records every rank's resume state (one entry per rank, in rank order).
+    pub fn set_resume(&mut self, mut states: Vec<crate::stages::ResumeState>) {
+        if states.len() == 1 {
+            self.resume = states.remove(0);
+            self.ranks.clear();
+        } else {
+            self.resume = Default::default();
+            self.ranks = states;
+        }
+    }
+
+    /// The resume state of `rank`.
+    pub fn resume_of(&self, rank: usize) -> crate::stages::ResumeState {
+        if self.ranks.is_empty() { self.resume.clone() } else { self.ranks.get(rank).cloned().unwrap_or_default() }
+    }
+
+    /// An error unless the checkpoint was written by a job of `world_size` ranks: each rank's share of the data
+    /// stream depends on it.
+    pub fn check_world_size(&self, world_size: usize) -> anyhow::Result<()> {
+        if self.world_size != world_size {
+            bail!(
+                "the checkpoint of stage `{}` step {} was written by a job of {} process(es), this job has {}: resume \
+                 with the same number (`mpirun -np {}`), since each rank's share of the data depends on it",
+                self.stage_name,
+                self.step,
+                self.world_size,
+                world_size,
+                self.world_size
+            );
+        }
+        Ok(())
+    }
+
     /// Whether this checkpoint closes its stage.
     pub fn stage_done(&self) -> bool {
         self.step >= self.stage_steps

@@ -43,6 +43,8 @@ mod tests {
             bad_steps_in_a_row: 0,
             bad_steps_total: 0,
             tokens: 0,
+            world_size: 1,
+            ranks: Vec::new(),
         }
     }
 

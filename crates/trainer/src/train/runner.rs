@@ -5,18 +5,23 @@
 //!     open the stage's example stream (restored to the checkpoint's data cursor)
 //!     for each optimizer step:
 //!         take batch_size × grad_accum prepared examples
-//!         for each micro-batch: loss → backward → gradients, summed   (cross-rank all-reduce goes here)
-//!         NaN/Inf guard → global-norm clip → AdamW step at the scheduled learning rate
+//!         for each micro-batch: loss → backward → gradients, summed
+//!         gradients averaged over ranks (one all-reduce) → NaN/Inf guard → global-norm clip → AdamW step
+//!         at the scheduled learning rate
 //!         log metrics; every N steps: checkpoint; every M steps: evaluate
 //!     stage-final checkpoint + HF export
 //! ```
 //!
 //! Every random choice is derived from (seed, stage) and the data order from the data crate's cursor, so a run is
 //! fully described by its resolved recipe and a resumed run repeats the uninterrupted one step for step.
+//!
+//! A data-parallel job runs this loop on every rank ([`crate::train::collective`]): each rank takes its share of
+//! every batch, the stages make their step-wide counts global, gradients are averaged once per step, and rank 0
+//! alone writes files, logs and evaluates while the others wait at a barrier.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use burn::module::Module;
@@ -34,12 +39,14 @@ use crate::stages::grpo::{self, GrpoMethod};
 use crate::stages::objective::Objective;
 use crate::stages::{StageMethod, SupervisedMethod, contrastive, warmup};
 use crate::train::checkpoint::{self, TrainState};
-use crate::train::grads::clip_global_norm;
+use crate::train::collective::{self, Collective};
+use crate::train::fault;
+use crate::train::grads::{all_reduce_mean, clip_global_norm};
 use crate::train::guard::check_step;
 use crate::train::metrics::MetricsLog;
 use crate::train::progress::StageProgress;
-use crate::train::run_dir;
 use crate::train::schedule::learning_rate;
+use crate::train::{replicas, run_dir};
 
 /// Where a run starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,28 +82,40 @@ pub struct StageSummary {
 
 /// Runs every stage of `recipe` from `resume`; `recipe_toml` is the resolved recipe saved with checkpoints.
 pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Result<Vec<StageSummary>> {
-    if recipe.run.world_size > 1 {
-        bail!(
-            "run.world_size = {}: multi-process data parallelism is designed in (rank-sharded data, one gradient \
-             reduction point, rank-0 I/O) but the cross-rank all-reduce is not implemented yet; use world_size = 1",
-            recipe.run.world_size
-        );
+    let comm = collective::connect(Duration::from_secs(recipe.run.collective_timeout_s))?;
+    let comm = comm.as_ref();
+    if let Some(want) = recipe.run.world_size
+        && want != comm.world_size()
+    {
+        bail!("run.world_size = {want}, but the job has {} process(es)", comm.world_size());
     }
+    comm.agree("the resolved recipe (pass every rank the same recipe and --set values)", recipe_toml)?;
     let out = recipe.output_dir();
-    let device = model::parse_device(&recipe.run.device)?.autodiff();
+    let device_spec = collective::device_for_rank(&recipe.run.device, comm.local_rank());
+    let device = model::parse_device(&device_spec)?.autodiff();
     let ckpt_root = out.join("checkpoints");
-    let overwrite = resume == Resume::Overwrite;
-    let resume_from = match resume {
-        Resume::Fresh | Resume::Overwrite => {
-            let stages: Vec<&str> = recipe.stage.iter().map(|s| s.name.as_str()).collect();
-            run_dir::claim_fresh(&out, &stages, overwrite)?;
-            None
+    // Rank 0 decides where the run starts; the others follow its choice.
+    let choice = if comm.is_rank0() {
+        match resume {
+            Resume::Fresh | Resume::Overwrite => {
+                let stages: Vec<&str> = recipe.stage.iter().map(|s| s.name.as_str()).collect();
+                run_dir::claim_fresh(&out, &stages, resume == Resume::Overwrite)?;
+                None
+            }
+            Resume::Auto => checkpoint::latest(&ckpt_root)?.map(|(dir, _)| dir),
+            Resume::From(dir) => Some(dir),
         }
-        Resume::Auto => checkpoint::latest(&ckpt_root)?,
-        Resume::From(dir) => {
+    } else {
+        None
+    };
+    let choice = comm.all_gather_json("the checkpoint to resume from", &choice)?.swap_remove(0);
+    let resume_from = match choice {
+        Some(dir) => {
             let state = checkpoint::verify(&dir)?;
+            state.check_world_size(comm.world_size())?;
             Some((dir, state))
         }
+        None => None,
     };
     let loaded = model_source::open(&recipe.model, &recipe.format, &device)?;
     let tokenizer = loaded.tokenizer.clone();
@@ -119,7 +138,8 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     };
     let policy = recipe.data.bad_rows;
     let corpus = Arc::new(Corpus::load(&ShardSet::open(&recipe.data.corpus)?, &recipe.data.columns, policy)?);
-    let mut metrics = MetricsLog::open(&out, recipe.run.rank)?;
+    replicas::check(comm, &model, "the starting weights")?;
+    let mut metrics = MetricsLog::open(&out, comm.rank())?;
     let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
     let mut summaries = Vec::new();
     for (index, stage) in recipe.stage.iter().enumerate().skip(first_stage) {
@@ -132,12 +152,13 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
             format: &format,
             corpus: corpus.clone(),
             out: &out,
+            comm,
         };
         let (trained, summary) = run_stage(&ctx, model, start.take(), &mut global_step, &mut metrics)?;
         model = trained;
         summaries.push(summary);
     }
-    if summaries.iter().any(|s| !s.evals.is_empty()) && recipe.run.rank == 0 {
+    if summaries.iter().any(|s| !s.evals.is_empty()) && comm.is_rank0() {
         eprintln!("\n{}", eval_table(&summaries));
     }
     Ok(summaries)
@@ -154,6 +175,15 @@ struct StageContext<'a> {
     format: &'a TextFormat,
     corpus: Arc<Corpus>,
     out: &'a Path,
+    /// The job's process group.
+    comm: &'a dyn Collective,
+}
+
+impl StageContext<'_> {
+    /// Waits for rank 0 to finish `what` (which only it does), under the long rank-0 deadline.
+    fn after_rank0(&self, what: &str) {
+        self.comm.barrier(what, Duration::from_secs(self.recipe.run.rank0_work_timeout_s));
+    }
 }
 
 fn run_stage(
@@ -183,15 +213,16 @@ fn run_stage(
         seed,
         shuffle: true,
         shuffle_window: recipe.data.shuffle_window,
-        rank: recipe.run.rank,
-        world_size: recipe.run.world_size,
+        rank: ctx.comm.rank(),
+        world_size: ctx.comm.world_size(),
         num_epochs: None,
         bad_rows: recipe.data.bad_rows,
         columns: recipe.data.columns.clone(),
         ..StreamConfig::default()
     };
     let prefetch = PrefetchConfig { workers: recipe.data.workers, capacity: recipe.data.prefetch };
-    let saved = resume.as_ref().map(|(_, s)| s.resume.clone()).unwrap_or_default();
+    let comm = ctx.comm;
+    let saved = resume.as_ref().map(|(_, s)| s.resume_of(comm.rank())).unwrap_or_default();
     let data_state = saved.data.as_ref();
     let mut method: Box<dyn StageMethod> = match stage.kind {
         StageKind::Warmup | StageKind::Contrastive => {
@@ -246,6 +277,8 @@ fn run_stage(
         bad_steps_in_a_row: 0,
         bad_steps_total: 0,
         tokens: 0,
+        world_size: comm.world_size(),
+        ranks: Vec::new(),
     };
     if let Some((dir, saved)) = &resume {
         optimizer = checkpoint::load_optimizer(dir, optimizer)?;
@@ -254,15 +287,25 @@ fn run_stage(
     let params = named_params(&model);
     let first_step = state.step;
     let started = Instant::now();
-    let is_rank0 = recipe.run.rank == 0;
+    let is_rank0 = comm.is_rank0();
+    let dump = fault::faults().dump_grads.clone();
     let progress = StageProgress::new(&stage.name, stage.steps, first_step, recipe.run.log_every, is_rank0);
     let mut recent: Vec<f64> = Vec::new();
 
     for step in first_step..stage.steps {
         let step_start = Instant::now();
-        let out = method.step(&model, step, &params)?;
-        let (grads, loss, tokens) = (out.grads, out.loss, out.tokens);
-        // With several ranks, the all-reduce of `grads` (sum, then divide by world size) goes here.
+        fault::before_step(comm.rank(), step + 1);
+        let mut out = method.step(&model, step, &params, comm)?;
+        let reduce_start = Instant::now();
+        let (grads, host) = all_reduce_mean(out.grads, &params, comm, dump.is_some())?;
+        let reduce_s = reduce_start.elapsed().as_secs_f64();
+        if let (Some(dir), Some(host), true) = (&dump, host, is_rank0) {
+            crate::npy::write_f32_matrix(&dir.join(format!("step-{:05}.npy", *global_step + 1)), &host, 1, host.len())?;
+        }
+        let loss = comm.mean("the step loss", out.loss);
+        let tokens = comm.sum_count("the step's tokens", out.tokens);
+        comm.mean_metrics("the step metrics", &mut out.metrics);
+        let skipped = comm.sum_count("skipped rows", method.data_state().map_or(0, |d| d.skipped.total() as usize));
         let (grads, grad_norm) = clip_global_norm(grads, &params, o.max_grad_norm);
         let lr = learning_rate(o, step, stage.steps);
         if check_step(&mut state, loss, grad_norm, recipe.run.max_bad_steps)? {
@@ -285,41 +328,49 @@ fn run_stage(
                 ("train/grad_norm".to_string(), grad_norm),
                 ("train/tokens_per_s".to_string(), tokens_per_s),
                 ("train/bad_steps".to_string(), state.bad_steps_total as f64),
-                ("data/skipped_rows".to_string(), method.data_state().map_or(0, |d| d.skipped.total()) as f64),
+                ("data/skipped_rows".to_string(), skipped as f64),
             ];
             values.extend(out.metrics);
+            if comm.world_size() > 1 {
+                values.push(("time/allreduce_s".to_string(), reduce_s));
+                values.push(("time/step_s".to_string(), step_start.elapsed().as_secs_f64()));
+            }
             let extra = [("stage", Value::from(stage.name.clone())), ("stage_step", Value::from(state.step))];
             metrics.log(*global_step, &values, &extra)?;
         }
         let every = recipe.run.checkpoint_every;
-        if is_rank0 && every > 0 && state.step.is_multiple_of(every) && state.step < stage.steps {
-            let root = ctx.out.join("checkpoints");
-            state.resume = method.resume_state();
-            checkpoint::save(
-                &root,
-                &format!("step-{:08}", state.global_step),
-                &model,
-                &optimizer,
-                &state,
-                ctx.recipe_toml,
-            )?;
-            checkpoint::prune(&root, recipe.run.keep_last)?;
+        if every > 0 && state.step.is_multiple_of(every) && state.step < stage.steps {
+            state.set_resume(comm.all_gather_json("the ranks' resume states", &method.resume_state())?);
+            if is_rank0 {
+                let root = ctx.out.join("checkpoints");
+                let name = format!("step-{:08}", state.global_step);
+                checkpoint::save(&root, &name, &model, &optimizer, &state, ctx.recipe_toml)?;
+                checkpoint::prune(&root, recipe.run.keep_last)?;
+            }
+            ctx.after_rank0("the checkpoint rank 0 writes");
         }
-        if is_rank0 && stage.eval_every > 0 && state.step.is_multiple_of(stage.eval_every) && state.step < stage.steps {
-            run_evals(ctx, &model, *global_step, metrics)?;
+        if stage.eval_every > 0 && state.step.is_multiple_of(stage.eval_every) && state.step < stage.steps {
+            if is_rank0 {
+                run_evals(ctx, &model, *global_step, metrics)?;
+            }
+            ctx.after_rank0("the evaluation rank 0 runs");
         }
     }
     progress.finish();
     drop(method);
 
     let export = ctx.out.join(&stage.name).join("final");
-    if is_rank0 {
-        state.resume = Default::default();
+    replicas::check(comm, &model, &format!("the weights after stage `{}`", stage.name))?;
+    let evals = if is_rank0 {
+        state.set_resume(vec![Default::default(); comm.world_size()]);
         let root = ctx.out.join("checkpoints");
         checkpoint::save(&root, &format!("{}-final", stage.name), &model, &optimizer, &state, ctx.recipe_toml)?;
         model::export_dir(&export, &model, ctx.tokenizer, None, ctx.format)?;
-    }
-    let evals = if is_rank0 { run_evals(ctx, &model, *global_step, metrics)? } else { Vec::new() };
+        run_evals(ctx, &model, *global_step, metrics)?
+    } else {
+        Vec::new()
+    };
+    ctx.after_rank0("the stage-final checkpoint, export and evaluation rank 0 runs");
     let summary = StageSummary {
         name: stage.name.clone(),
         steps: stage.steps - first_step,
