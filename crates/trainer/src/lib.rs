@@ -10,4 +10,5 @@ pub mod model_source;
 pub mod npy;
 pub mod recipe;
 pub mod stages;
+pub mod sweep;
 pub mod train;

@@ -4,7 +4,8 @@
 //!   trains;
 //! - `trainer embed --model DIR --input FILE --output OUT.npy` encodes texts;
 //! - `trainer eval --model DIR --queries Q --qrels R --corpus C` scores a model (table, JSON, TREC run);
-//! - `trainer data inspect|import-beir|import-bright|import-jsonl|train-tokenizer` prepares data.
+//! - `trainer data inspect|import-beir|import-bright|import-jsonl|train-tokenizer` prepares data;
+//! - `trainer sweep FILE [--parallel N] [--report] [--slurm]` runs an ablation sweep.
 
 use std::path::PathBuf;
 
@@ -58,6 +59,8 @@ enum Command {
     /// Inspect, import and tokenize data.
     #[command(subcommand)]
     Data(trainer::data_cmd::DataCommand),
+    /// Run an ablation sweep (variants × seeds of one recipe): locally, resumable, or as a Slurm job array.
+    Sweep(trainer::sweep::SweepArgs),
 }
 
 fn main() {
@@ -66,6 +69,7 @@ fn main() {
         Some(Command::Embed(args)) => trainer::embed::run(args),
         Some(Command::Data(cmd)) => trainer::data_cmd::run(cmd),
         Some(Command::Eval(args)) => trainer::eval::command::run(args),
+        Some(Command::Sweep(args)) => trainer::sweep::run(args),
         None => run_training(&cli.train),
     };
     if let Err(e) = result {

@@ -161,8 +161,12 @@ pub enum StageKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StageSpec {
-    /// Name (checkpoint folder and metric prefix). Default `"warmup"`.
+    /// Name (checkpoint folder and metric prefix; `--set stage.NAME.key=value` addresses the stage by it). Default
+    /// `"warmup"`.
     pub name: String,
+    /// Whether the stage runs. A disabled stage is skipped without changing the others' seeds or names (the next
+    /// stage starts from the weights the previous enabled one ended with) — for ablations. Default true.
+    pub enabled: bool,
     /// Method: `warmup`, `contrastive` or `grpo`. Default `warmup`.
     pub kind: StageKind,
     /// Training shards (files or globs) with the stage's schema. Default `["data/train_warmup.parquet"]`.
@@ -189,6 +193,7 @@ impl Default for StageSpec {
     fn default() -> Self {
         Self {
             name: "warmup".into(),
+            enabled: true,
             kind: StageKind::Warmup,
             train: vec!["data/train_warmup.parquet".into()],
             steps: 100,
@@ -562,6 +567,9 @@ impl Recipe {
         if self.stage.is_empty() {
             return Err(err("stage".into(), "at least one [[stage]] is required".into()));
         }
+        if !self.stage.iter().any(|s| s.enabled) {
+            return Err(err("stage".into(), "every stage is disabled (`enabled = false`): nothing would run".into()));
+        }
         for (i, s) in self.stage.iter().enumerate() {
             let key = |k: &str| format!("stage[{i}].{k}");
             positive(&key("steps"), s.steps)?;
@@ -675,7 +683,8 @@ fn resolve_path(path: &Path) -> PathBuf {
 }
 
 /// Sets `key.path=value` in `table`. The value is parsed as TOML (`3`, `1e-4`, `true`, `"x"`, `[1, 2]`), and
-/// taken as a plain string when that fails. `stage.N.key` addresses the N-th `[[stage]]`.
+/// taken as a plain string when that fails. `stage.N.key` addresses the N-th `[[stage]]`, `stage.NAME.key` the one
+/// named NAME (likewise `eval.NAME.key`).
 fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), String> {
     let (path, raw) = assignment.split_once('=').ok_or("expected key.path=value")?;
     let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
@@ -695,8 +704,15 @@ fn set_path(table: &mut toml::Table, parts: &[&str], value: toml::Value) -> Resu
     match table.entry(first.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new())) {
         toml::Value::Table(t) => set_path(t, rest, value),
         toml::Value::Array(items) => {
-            let index: usize =
-                rest[0].parse().map_err(|_| format!("`{first}` is a list: the next key must be an index"))?;
+            let named = |item: &toml::Value| item.get("name").and_then(toml::Value::as_str) == Some(rest[0]);
+            let index: usize = match rest[0].parse() {
+                Ok(i) => i,
+                Err(_) => items.iter().position(named).ok_or_else(|| {
+                    let names: Vec<&str> =
+                        items.iter().filter_map(|i| i.get("name").and_then(toml::Value::as_str)).collect();
+                    format!("`{first}` has no entry named `{}` (names: {names:?}; or use an index)", rest[0])
+                })?,
+            };
             let len = items.len();
             match items.get_mut(index) {
                 Some(toml::Value::Table(t)) if rest.len() > 1 => set_path(t, &rest[1..], value),

@@ -45,8 +45,9 @@ use crate::train::grads::{all_reduce_mean, clip_global_norm};
 use crate::train::guard::check_step;
 use crate::train::metrics::MetricsLog;
 use crate::train::progress::StageProgress;
+use crate::train::records::StageSummary;
 use crate::train::schedule::learning_rate;
-use crate::train::{replicas, run_dir};
+use crate::train::{records, replicas, run_dir};
 
 /// Where a run starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,25 +60,6 @@ pub enum Resume {
     Auto,
     /// From this checkpoint folder.
     From(PathBuf),
-}
-
-/// What a finished stage reports.
-#[derive(Debug, Clone)]
-pub struct StageSummary {
-    /// Stage name.
-    pub name: String,
-    /// Steps run in this process (after any resume).
-    pub steps: usize,
-    /// Mean loss of the last (up to) 10 steps.
-    pub final_loss: f64,
-    /// Tokens processed.
-    pub tokens: u64,
-    /// Wall time in seconds.
-    pub seconds: f64,
-    /// The exported HF model folder.
-    pub export: PathBuf,
-    /// Final evaluations: (set, nDCG@10, Recall@10, MRR).
-    pub evals: Vec<(String, f64, f64, f64)>,
 }
 
 /// Runs every stage of `recipe` from `resume`; `recipe_toml` is the resolved recipe saved with checkpoints.
@@ -100,6 +82,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
             Resume::Fresh | Resume::Overwrite => {
                 let stages: Vec<&str> = recipe.stage.iter().map(|s| s.name.as_str()).collect();
                 run_dir::claim_fresh(&out, &stages, resume == Resume::Overwrite)?;
+                records::write_recipe(&out, recipe_toml)?;
                 None
             }
             Resume::Auto => checkpoint::latest(&ckpt_root)?.map(|(dir, _)| dir),
@@ -142,7 +125,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     let mut metrics = MetricsLog::open(&out, comm.rank())?;
     let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
     let mut summaries = Vec::new();
-    for (index, stage) in recipe.stage.iter().enumerate().skip(first_stage) {
+    for (index, stage) in recipe.stage.iter().enumerate().skip(first_stage).filter(|(_, s)| s.enabled) {
         let ctx = StageContext {
             recipe,
             recipe_toml,
@@ -158,8 +141,11 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         model = trained;
         summaries.push(summary);
     }
-    if summaries.iter().any(|s| !s.evals.is_empty()) && comm.is_rank0() {
-        eprintln!("\n{}", eval_table(&summaries));
+    if comm.is_rank0() {
+        records::write_summary(&out, recipe, recipe_toml)?;
+        if summaries.iter().any(|s| !s.evals.is_empty()) {
+            eprintln!("\n{}", eval_table(&summaries));
+        }
     }
     Ok(summaries)
 }
@@ -381,6 +367,7 @@ fn run_stage(
         evals,
     };
     if is_rank0 {
+        records::write_stage(ctx.out, &summary)?;
         eprintln!(
             "[{}] done: {} steps, {} tokens, {:.1}s, final loss {:.4}; model exported to {}",
             summary.name,
@@ -394,14 +381,15 @@ fn run_stage(
     Ok((model, summary))
 }
 
-/// The weights the stage started from (its KL reference): the previous stage's final checkpoint of this run, or
-/// the recipe's model for the first stage. Taken from disk so that a resumed stage gets the same reference.
+/// The weights the stage started from (its KL reference): the previous enabled stage's final checkpoint of this
+/// run, or the recipe's model for the first enabled stage. Taken from disk so that a resumed stage gets the same
+/// reference.
 fn stage_start_model(ctx: &StageContext, current: &CausalLm) -> anyhow::Result<CausalLm> {
     let device = current.device();
-    if ctx.index == 0 {
+    let Some(previous) = ctx.recipe.stage[..ctx.index].iter().rev().find(|s| s.enabled) else {
         return Ok(model_source::open(&ctx.recipe.model, &ctx.recipe.format, &device)?.model.valid());
-    }
-    let previous = &ctx.recipe.stage[ctx.index - 1].name;
+    };
+    let previous = &previous.name;
     let dir = ctx.out.join("checkpoints").join(format!("{previous}-final"));
     Ok(checkpoint::load_model(&dir, &device)?.valid())
 }
