@@ -191,11 +191,24 @@ pub fn write_safetensors(path: &Path, tensors: &HostTensors) -> Result<(), Model
     write_atomic(path, &data)
 }
 
-/// Writes `data` to `path` through a temporary sibling and a rename, so readers never see half a file.
+/// Writes `data` to `path` through a temporary sibling and a rename, so readers never see half a file, and durably:
+/// the file is fsynced before the rename and its folder after it.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ModelError> {
     let tmp = tmp_sibling(path);
-    std::fs::write(&tmp, data).map_err(|e| ModelError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, data)?;
+        file.sync_all()
+    };
+    write().map_err(|e| ModelError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new("."))).map_err(|e| ModelError::io(path, e))
+}
+
+/// Flushes a folder's entries (new names, renames) to disk, so they survive a power loss or a node crash.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn tmp_sibling(path: &Path) -> PathBuf {

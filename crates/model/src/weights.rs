@@ -192,7 +192,8 @@ impl WeightSource for CheckpointWeights {
     }
 }
 
-/// The shard files named by a `model.safetensors.index.json` (its `weight_map` values), in sorted order.
+/// The shard files named by a `model.safetensors.index.json` (its `weight_map` values), in sorted order; each must
+/// be a plain file name in the index's folder.
 fn shard_files(index: &Path) -> Result<Vec<PathBuf>, ModelError> {
     let text = std::fs::read_to_string(index).map_err(|e| ModelError::io(index, e))?;
     let bad = |expected: &str| ModelError::Config {
@@ -208,6 +209,11 @@ fn shard_files(index: &Path) -> Result<Vec<PathBuf>, ModelError> {
     let mut shards = BTreeSet::new();
     for file in map.values() {
         let file = file.as_str().ok_or_else(|| bad("shard file names as strings"))?;
+        // A shard must be a file of the model folder itself: no paths out of it (`../x`, `/dev/zero`).
+        let plain = Path::new(file).file_name().is_some_and(|n| n == std::ffi::OsStr::new(file));
+        if !plain || file.starts_with('.') {
+            return Err(bad(&format!("file names inside the model folder, got {file:?}")));
+        }
         shards.insert(file.to_string());
     }
     let dir = index.parent().unwrap_or(Path::new("."));

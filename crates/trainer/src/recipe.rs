@@ -514,6 +514,13 @@ impl Recipe {
         let positive = |key: &str, v: usize| {
             if v == 0 { Err(err(key.into(), "must be at least 1".into())) } else { Ok(()) }
         };
+        plain_name("run.name", &self.run.name).map_err(|m| err("run.name".into(), m))?;
+        for (i, st) in self.stage.iter().enumerate() {
+            plain_name("a stage name", &st.name).map_err(|m| err(format!("stage[{i}].name"), m))?;
+        }
+        for (i, e) in self.eval.iter().enumerate() {
+            plain_name("an eval set name", &e.name).map_err(|m| err(format!("eval[{i}].name"), m))?;
+        }
         positive("run.world_size", self.run.world_size.unwrap_or(1))?;
         positive("run.collective_timeout_s", self.run.collective_timeout_s as usize)?;
         positive("run.rank0_work_timeout_s", self.run.rank0_work_timeout_s as usize)?;
@@ -660,6 +667,18 @@ impl Recipe {
         }
         Ok(())
     }
+}
+
+/// `name` becomes a folder or file name under the run folder: it must be one plain, visible name (no `/`, `..` or
+/// leading `.`), so nothing is written — or removed — outside the run folder.
+fn plain_name(what: &str, name: &str) -> Result<(), String> {
+    let bad = name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']);
+    if bad {
+        return Err(format!(
+            "{what} must be a plain name (letters, digits, `-`, `_`; no `/`, `..` or leading `.`), got {name:?}"
+        ));
+    }
+    Ok(())
 }
 
 /// Each entry of `patterns` must exist unless it is a glob (globs are checked when the data is opened).

@@ -199,6 +199,8 @@ fn recipe_errors_name_the_file_the_key_and_what_is_allowed() {
         (good.clone(), &["model.preset=\"huge\""], "model.preset"),
         (good.clone(), &["stage.1.loss.temperature=-1"], "stage[1].loss.temperature"),
         (good.clone(), &["run.device=\"tpu\""], "run.device"),
+        (good.clone(), &["run.name=\"../../x\""], "run.name"),
+        (good.clone(), &["stage.1.name=\"/tmp/x\""], "stage[1].name"),
     ];
     for (text, sets, want) in cases {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -433,6 +435,46 @@ fn a_run_killed_with_sigkill_resumes_to_the_same_losses() {
     for (step, loss) in &want {
         assert_eq!(got[step].to_bits(), loss.to_bits(), "step {step}: {} after resume vs {loss}", got[step]);
     }
+    // The resumed run cut its log back to the checkpoint: every step is logged once, as in the uninterrupted run.
+    let lines = |run: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|v| format!("{} {}", v["step"], v.get("train/loss").is_some()))
+            .collect()
+    };
+    assert_eq!(lines(&cut), lines(&full), "metrics.jsonl after kill + resume vs uninterrupted");
+
+    // A stage end whose export and evaluations were interrupted is completed on resume, evaluations logged once.
+    std::fs::remove_dir_all(full.join("contrastive")).unwrap();
+    std::fs::remove_file(full.join("stages").join("contrastive.json")).unwrap();
+    std::fs::remove_file(full.join("summary.json")).unwrap();
+    let before = std::fs::read_to_string(full.join("metrics.jsonl")).unwrap();
+    let status = std::process::Command::new(bin)
+        .args(["--recipe", recipe_file.to_str().unwrap(), "--resume"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(full.join("contrastive/final/model.safetensors").is_file() && full.join("summary.json").is_file());
+    assert_eq!(std::fs::read_to_string(full.join("metrics.jsonl")).unwrap(), before, "evaluations logged once");
+
+    // Checkpoints that exist but none of which verifies: resume refuses instead of starting over silently.
+    for entry in std::fs::read_dir(full.join("checkpoints")).unwrap().flatten() {
+        std::fs::write(entry.path().join("state.json"), "{}").unwrap();
+    }
+    let out =
+        std::process::Command::new(bin).args(["--recipe", recipe_file.to_str().unwrap(), "--resume"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("no checkpoint verifies"), "{stderr}");
+
+    // A resume under a recipe that changes the training is refused, naming the key.
+    let out = std::process::Command::new(bin)
+        .args(["--recipe", cut_file.to_str().unwrap(), "--resume", "--set", "run.seed=9"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("run.seed"), "{stderr}");
     for dir in [full, cut] {
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_file(dir.with_extension("toml")).unwrap();

@@ -180,6 +180,7 @@ pub fn run_all(sweep: &Sweep, options: &RunOptions) -> anyhow::Result<bool> {
     let mut free: Vec<usize> = (0..slots).rev().collect();
     let mut running: Vec<Started> = Vec::new();
     let mut failures = failed_before;
+    let mut ended = total - queue.len();
     queue.reverse();
     while !queue.is_empty() || !running.is_empty() {
         while let Some(&slot) = free.last() {
@@ -209,19 +210,21 @@ pub fn run_all(sweep: &Sweep, options: &RunOptions) -> anyhow::Result<bool> {
             };
             let done = running.swap_remove(i);
             free.push(done.slot);
+            ended += 1;
+            let sweep_line = format!("sweep: {ended}/{total} ended, {} running, {} queued", running.len(), queue.len());
             let dir = sweep.run_dir(&done.run.id);
             let (n, id, took) = (done.index + 1, &done.run.id, elapsed(done.since));
             match read_summary(&dir).filter(|s| status.success() && s.recipe_sha256 == done.run.recipe_sha256) {
                 Some(summary) => {
                     let metric = &sweep.spec.sweep.metric;
                     let value = summary.metrics.get(metric).map_or("n/a".into(), |v| format!("{v:.4}"));
-                    eprintln!("[{n}/{total}] {id}: done in {took}, {metric} {value}");
+                    eprintln!("[{n}/{total}] {id}: done in {took}, {metric} {value} ({sweep_line})");
                 }
                 None => {
                     failures += 1;
                     let last = record_failure(&dir, &status.to_string())?;
                     eprintln!(
-                        "[{n}/{total}] {id}: FAILED after {took} ({status}): {last}\n    log: {}",
+                        "[{n}/{total}] {id}: FAILED after {took} ({status}): {last} ({sweep_line})\n    log: {}",
                         dir.join("log.txt").display()
                     );
                 }

@@ -3,15 +3,16 @@
 //! A checkpoint is a folder under `<run>/checkpoints/`:
 //! `model.safetensors` (HF names, f32) + `config.json`, `optimizer.bpk` (AdamW moments, burn's burnpack),
 //! `state.json` ([`TrainState`]: stage, step, data cursor, counters), `recipe.toml` (the resolved recipe) and
-//! `manifest.json` (size and SHA-256 of every file). It is written to a hidden temporary folder and renamed into
-//! place, so a crash at any moment leaves the previous checkpoints intact; a folder without a valid manifest is
+//! `manifest.json` (size and SHA-256 of every file). It is written to a hidden temporary folder, every file and
+//! the folder fsynced, then renamed into place and the parent fsynced — before anything older is pruned — so a crash
+//! or a power loss at any moment leaves the previous checkpoints intact; a folder without a valid manifest is
 //! never resumed from.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use burn::optim::ModuleOptimizer;
-use model::hf::{hf_tensors, write_atomic, write_safetensors};
+use model::hf::{hf_tensors, sync_dir, write_atomic, write_safetensors};
 use model::weights::CheckpointWeights;
 use model::{CausalLm, ModelConfig};
 use serde::{Deserialize, Serialize};
@@ -109,6 +110,7 @@ pub fn save(
     write_safetensors(&tmp.join("model.safetensors"), &hf_tensors(model)?)?;
     write_atomic(&tmp.join("config.json"), serde_json::to_string_pretty(&model.config)?.as_bytes())?;
     optimizer.save(tmp.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
+    std::fs::File::open(tmp.join("optimizer.bpk"))?.sync_all()?;
     write_atomic(&tmp.join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())?;
     write_atomic(&tmp.join("recipe.toml"), recipe_toml.as_bytes())?;
     let mut manifest = serde_json::Map::new();
@@ -121,7 +123,9 @@ pub fn save(
     if dest.exists() {
         std::fs::remove_dir_all(&dest)?;
     }
+    sync_dir(&tmp)?;
     std::fs::rename(&tmp, &dest).with_context(|| format!("moving the checkpoint into {}", dest.display()))?;
+    sync_dir(root)?;
     Ok(dest)
 }
 
@@ -145,21 +149,46 @@ pub fn verify(dir: &Path) -> anyhow::Result<TrainState> {
     Ok(serde_json::from_str(&std::fs::read_to_string(dir.join("state.json"))?)?)
 }
 
-/// The newest valid checkpoint under `root` (by global step), if any.
+/// The newest valid checkpoint under `root` (by global step), if any. Corrupt checkpoints are skipped with a
+/// warning when a valid one remains; when checkpoints exist but none verifies, an error lists why each failed
+/// (starting over silently would throw the run away).
 pub fn latest(root: &Path) -> anyhow::Result<Option<(PathBuf, TrainState)>> {
     let Ok(entries) = std::fs::read_dir(root) else { return Ok(None) };
     let mut best: Option<(PathBuf, TrainState)> = None;
+    let mut corrupt: Vec<String> = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden || !path.is_dir() {
             continue;
         }
-        let Ok(state) = verify(&path) else { continue };
+        let state = match verify(&path) {
+            Ok(state) => state,
+            Err(e) => {
+                corrupt.push(format!("{e:#}"));
+                continue;
+            }
+        };
         let key = |s: &TrainState| (s.global_step, s.stage_index, s.step);
         if best.as_ref().is_none_or(|(_, b)| key(&state) > key(b)) {
             best = Some((path, state));
         }
+    }
+    match (&best, corrupt.is_empty()) {
+        (None, false) => bail!(
+            "{}: no checkpoint verifies ({}); fix or remove them, resume from a copy with --resume PATH, or start \
+             over with --overwrite",
+            root.display(),
+            corrupt.join("; ")
+        ),
+        (Some((path, _)), false) => {
+            eprintln!(
+                "warning: skipped corrupt checkpoint(s) ({}); resuming from {}",
+                corrupt.join("; "),
+                path.display()
+            )
+        }
+        _ => {}
     }
     Ok(best)
 }

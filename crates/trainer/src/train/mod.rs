@@ -7,6 +7,7 @@ pub mod grads;
 pub mod guard;
 pub mod metrics;
 pub mod progress;
+pub mod recipe_change;
 pub mod records;
 pub mod replicas;
 pub mod run_dir;

@@ -65,6 +65,11 @@ fn stage_file(out: &Path, name: &str) -> PathBuf {
     out.join("stages").join(format!("{name}.json"))
 }
 
+/// Whether stage `name` of the run in `out` has its record (its export and evaluations are complete).
+pub fn has_stage(out: &Path, name: &str) -> bool {
+    stage_file(out, name).is_file()
+}
+
 /// Writes a finished stage's record.
 pub fn write_stage(out: &Path, summary: &StageSummary) -> anyhow::Result<()> {
     let path = stage_file(out, &summary.name);

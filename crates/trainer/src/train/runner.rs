@@ -47,7 +47,7 @@ use crate::train::metrics::MetricsLog;
 use crate::train::progress::StageProgress;
 use crate::train::records::StageSummary;
 use crate::train::schedule::learning_rate;
-use crate::train::{records, replicas, run_dir};
+use crate::train::{recipe_change, records, replicas, run_dir};
 
 /// Where a run starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +96,8 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         Some(dir) => {
             let state = checkpoint::verify(&dir)?;
             state.check_world_size(comm.world_size())?;
+            let saved = std::fs::read_to_string(dir.join("recipe.toml"))?;
+            recipe_change::check(&saved, recipe_toml, &dir.display().to_string())?;
             Some((dir, state))
         }
         None => None,
@@ -122,9 +124,29 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     let policy = recipe.data.bad_rows;
     let corpus = Arc::new(Corpus::load(&ShardSet::open(&recipe.data.corpus)?, &recipe.data.columns, policy)?);
     replicas::check(comm, &model, "the starting weights")?;
-    let mut metrics = MetricsLog::open(&out, comm.rank())?;
+    // A stage-final checkpoint whose stage has no record: the export or the evaluations were interrupted.
+    let unfinished =
+        resume_from.as_ref().map(|(_, s)| s).filter(|s| s.stage_done() && !records::has_stage(&out, &s.stage_name));
+    let restart = resume_from.as_ref().map(|(_, s)| (s.global_step, unfinished.is_some()));
+    let mut metrics = MetricsLog::open(&out, comm.rank(), restart)?;
     let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
     let mut summaries = Vec::new();
+    if let Some(state) = unfinished {
+        let ctx = StageContext {
+            recipe,
+            recipe_toml,
+            index: state.stage_index,
+            stage: &recipe.stage[state.stage_index],
+            tokenizer: &tokenizer,
+            format: &format,
+            corpus: corpus.clone(),
+            out: &out,
+            comm,
+        };
+        eprintln!("[{}] completing the stage's export and evaluation, which were interrupted", state.stage_name);
+        let loss = crate::train::metrics::recent_loss(&out, &state.stage_name);
+        summaries.push(finish_stage(&ctx, &model, state, (0, loss, Instant::now()), &mut metrics)?);
+    }
     for (index, stage) in recipe.stage.iter().enumerate().skip(first_stage).filter(|(_, s)| s.enabled) {
         let ctx = StageContext {
             recipe,
@@ -345,28 +367,46 @@ fn run_stage(
     progress.finish();
     drop(method);
 
-    let export = ctx.out.join(&stage.name).join("final");
     replicas::check(comm, &model, &format!("the weights after stage `{}`", stage.name))?;
-    let evals = if is_rank0 {
+    if is_rank0 {
         state.set_resume(vec![Default::default(); comm.world_size()]);
         let root = ctx.out.join("checkpoints");
         checkpoint::save(&root, &format!("{}-final", stage.name), &model, &optimizer, &state, ctx.recipe_toml)?;
-        model::export_dir(&export, &model, ctx.tokenizer, None, ctx.format)?;
-        run_evals(ctx, &model, *global_step, metrics)?
+    }
+    let loss = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
+    let summary = finish_stage(ctx, &model, &state, (stage.steps - first_step, loss, started), metrics)?;
+    Ok((model, summary))
+}
+
+/// The end of a stage after its final checkpoint: the HF export, the evaluations and the stage's record (written
+/// last, so a run killed before it completes them on resume). `run` is (steps run in this process, final loss,
+/// start time).
+fn finish_stage(
+    ctx: &StageContext,
+    model: &CausalLm,
+    state: &TrainState,
+    (steps, final_loss, started): (usize, f64, Instant),
+    metrics: &mut MetricsLog,
+) -> anyhow::Result<StageSummary> {
+    let stage = ctx.stage;
+    let export = ctx.out.join(&stage.name).join("final");
+    let evals = if ctx.comm.is_rank0() {
+        model::export_dir(&export, model, ctx.tokenizer, None, ctx.format)?;
+        run_evals(ctx, model, state.global_step, metrics)?
     } else {
         Vec::new()
     };
     ctx.after_rank0("the stage-final checkpoint, export and evaluation rank 0 runs");
     let summary = StageSummary {
         name: stage.name.clone(),
-        steps: stage.steps - first_step,
-        final_loss: recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        steps,
+        final_loss,
         tokens: state.tokens,
         seconds: started.elapsed().as_secs_f64(),
         export: export.clone(),
         evals,
     };
-    if is_rank0 {
+    if ctx.comm.is_rank0() {
         records::write_stage(ctx.out, &summary)?;
         eprintln!(
             "[{}] done: {} steps, {} tokens, {:.1}s, final loss {:.4}; model exported to {}",
@@ -378,7 +418,7 @@ fn run_stage(
             export.display()
         );
     }
-    Ok((model, summary))
+    Ok(summary)
 }
 
 /// The weights the stage started from (its KL reference): the previous enabled stage's final checkpoint of this

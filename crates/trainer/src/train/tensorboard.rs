@@ -26,6 +26,21 @@ impl EventWriter {
         Ok(writer)
     }
 
+    /// Marks a restart at `step` (a `SessionLog` START event): TensorBoard then drops the points an earlier
+    /// process wrote at this step or later, as PyTorch's `SummaryWriter(purge_step=)` does, so resumed curves do not
+    /// fold back on themselves.
+    pub fn restart_at(&mut self, step: u64) -> std::io::Result<()> {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut session = Vec::new();
+        put_varint_field(&mut session, 1, 1); // status = START
+        let mut event = Vec::new();
+        put_double(&mut event, 1, wall.as_secs_f64());
+        put_varint_field(&mut event, 2, step);
+        put_bytes(&mut event, 7, &session);
+        self.record(&event)?;
+        self.file.flush()
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
