@@ -309,6 +309,9 @@ pub struct GrpoConfig {
     /// queries' positives of the micro-batch, at `loss.temperature`), so the embedding space keeps improving while
     /// the policy learns. Default 0.0.
     pub contrastive_weight: f64,
+    /// Write every rollout (query, reasoning, finish, reward and its parts, advantage, in-loss) of every N-th
+    /// generation batch to `<run>/completions.jsonl` (TRL's `log_completions`); 0 = off. Default 0.
+    pub log_completions_every: usize,
 }
 
 impl Default for GrpoConfig {
@@ -333,6 +336,7 @@ impl Default for GrpoConfig {
             pool: crate::grpo::reward::CandidatePool::Batch,
             corpus_refresh_every: 10,
             contrastive_weight: 0.0,
+            log_completions_every: 0,
         }
     }
 }

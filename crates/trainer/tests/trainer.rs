@@ -681,6 +681,7 @@ num_iterations = 2
 beta = 0.04
 loss_type = "grpo"
 contrastive_weight = 0.5
+log_completions_every = 1
 [stage.grpo.sampling]
 max_new_tokens = 6
 "#,
@@ -726,6 +727,15 @@ fn a_grpo_run_killed_mid_generation_batch_resumes_to_the_same_losses() {
     for (step, loss) in &want {
         assert_eq!(got[step].to_bits(), loss.to_bits(), "step {step}: {} after resume vs {loss}", got[step]);
     }
+    // The completions log: one line per rollout of each of the 3 generations, each logged once across the resume.
+    let completions = |dir: &Path| std::fs::read_to_string(dir.join("completions.jsonl")).unwrap();
+    let logged = completions(&full);
+    assert_eq!(logged.lines().count(), 3 * 2 * 2, "{logged}");
+    let first: Value = serde_json::from_str(logged.lines().next().unwrap()).unwrap();
+    for key in ["query_id", "prompt", "completion", "reward", "reward_retrieval", "advantage", "in_loss", "finish"] {
+        assert!(first.get(key).is_some(), "{key} missing: {first}");
+    }
+    assert_eq!(completions(&cut), logged, "completions after kill + resume vs uninterrupted");
     for dir in [full, cut] {
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_file(dir.with_extension("toml")).unwrap();

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::embed::{embed_rows, embed_texts};
 use crate::eval::evaluator::similarities;
 use crate::grpo::advantages::{self, group_advantages};
+use crate::grpo::completions::{CompletionsLog, LoggedGeneration, RewardParts};
 use crate::grpo::loss::{PolicyBatch, PolicyLossConfig, policy_loss};
 use crate::grpo::reward::{CandidatePool, chance_reward, retrieval_reward};
 use crate::losses::info_nce;
@@ -141,6 +142,8 @@ pub struct GrpoMethod {
     pub corpus_pool: Option<CorpusPool>,
     /// Temperature τ of the optional rollout InfoNCE term (the stage's `loss.temperature`).
     pub contrastive_temperature: f64,
+    /// Where sampled completions are logged (rank 0, when `log_completions_every > 0`).
+    pub completions: Option<CompletionsLog>,
 }
 
 impl GrpoMethod {
@@ -206,14 +209,14 @@ impl GrpoMethod {
             .collect();
         let chance: Vec<f64> = rollouts.iter().filter_map(|r| chance[r.prompt]).collect();
         let mut rewards = Vec::with_capacity(rollouts.len());
-        let mut retrieval = Vec::with_capacity(rollouts.len());
+        let mut parts = Vec::with_capacity(rollouts.len());
         for (r, row) in rollouts.iter().zip(scores.chunks(pool_ids.len())) {
             let (relevant, excluded) = &marks[r.prompt];
-            let value = retrieval_reward(row, relevant, excluded, c.reward, c.reward_k);
+            let retrieval = retrieval_reward(row, relevant, excluded, c.reward, c.reward_k);
             let format = if r.wrote_emb_token() { c.format_weight } else { 0.0 };
             let length = c.length_penalty * r.policy_logprobs.len() as f64 / c.sampling.max_new_tokens as f64;
-            retrieval.push(value);
-            rewards.push(value + format - length);
+            rewards.push(retrieval + format - length);
+            parts.push(RewardParts { retrieval, format, length });
         }
         // Advantages (and the reward statistics) over the job's whole batch: every rank's groups, in rank order.
         let all_rewards: Vec<f64> = comm.all_gather_json("rollout rewards", &rewards)?.concat();
@@ -237,7 +240,7 @@ impl GrpoMethod {
         let metrics = vec![
             ("train/reward".to_string(), mean),
             ("train/reward_std".to_string(), std),
-            ("train/reward_retrieval".to_string(), retrieval.iter().sum::<f64>() / n),
+            ("train/reward_retrieval".to_string(), parts.iter().map(|p| p.retrieval).sum::<f64>() / n),
             ("train/reward_chance".to_string(), chance.iter().sum::<f64>() / chance.len().max(1) as f64),
             ("train/frac_reward_zero_std".to_string(), frac_zero_std),
             ("train/completion_length_mean".to_string(), lengths.iter().sum::<f64>() / n),
@@ -249,6 +252,21 @@ impl GrpoMethod {
             ("time/reward_s".to_string(), reward_s),
             ("time/generated_tokens_per_s".to_string(), lengths.iter().sum::<f64>() / generation_s.max(1e-9)),
         ];
+        if let Some(log) = &self.completions {
+            let query_ids: Vec<String> = batch.iter().map(|e| e.query_id.clone()).collect();
+            let logged = LoggedGeneration {
+                generation,
+                stage_step: generation * c.num_iterations + 1,
+                query_ids: &query_ids,
+                prompts: &prompts,
+                rollouts: &rollouts,
+                rewards: &rewards,
+                parts: &parts,
+                advantages: &advantages,
+                in_loss: &in_loss,
+            };
+            log.write(&self.tokenizer, &logged)?;
+        }
         Ok(GenerationBuffer {
             positives: batch
                 .iter()

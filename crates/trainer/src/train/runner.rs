@@ -32,6 +32,7 @@ use model::{CausalLm, TextFormat, TextTokenizer, named_params};
 use serde_json::Value;
 
 use crate::eval::evaluator::{EvalOptions, evaluate};
+use crate::grpo::completions::CompletionsLog;
 use crate::model_source;
 use crate::recipe::{Recipe, StageKind, StageSpec};
 use crate::stages::example::ExampleEncoder;
@@ -264,6 +265,13 @@ fn run_stage(
                 buffer: saved.buffer.clone(),
                 corpus_pool: None,
                 contrastive_temperature: stage.loss.temperature,
+                completions: match stage.grpo.log_completions_every {
+                    0 => None,
+                    _ if !comm.is_rank0() => None,
+                    every => {
+                        Some(CompletionsLog::open(ctx.out, &stage.name, every, resume.as_ref().map(|(_, s)| s.step))?)
+                    }
+                },
             })
         }
     };

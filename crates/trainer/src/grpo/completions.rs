@@ -1,0 +1,104 @@
+//! The completions log (TRL's `log_completions`): every N generation batches, one JSON line per rollout in
+//! `<run>/completions.jsonl` — the query, the reasoning it sampled, how it ended, its reward and reward parts, its
+//! advantage and whether it took part in the loss. Scalar metrics hide reward hacking and degenerate text; these
+//! lines show them. Rank 0 writes its own rollouts. A resumed stage first drops its lines past the checkpoint's
+//! step, so a generation made again is not logged twice.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use model::{Rollout, TextTokenizer};
+use serde_json::{Value, json};
+
+/// Where and how often completions are logged.
+pub struct CompletionsLog {
+    path: PathBuf,
+    every: usize,
+    stage: String,
+}
+
+/// One rollout's reward parts.
+pub struct RewardParts {
+    /// The retrieval reward.
+    pub retrieval: f64,
+    /// The format bonus.
+    pub format: f64,
+    /// The length penalty (subtracted).
+    pub length: f64,
+}
+
+/// One generation batch as the log needs it (this rank's share).
+pub struct LoggedGeneration<'a> {
+    /// Generation index in the stage.
+    pub generation: usize,
+    /// The stage step (1-based) whose update first uses it.
+    pub stage_step: usize,
+    /// Query id per prompt.
+    pub query_ids: &'a [String],
+    /// Prompt ids per query.
+    pub prompts: &'a [Vec<u32>],
+    /// The rollouts, query-major.
+    pub rollouts: &'a [Rollout],
+    /// Total reward per rollout.
+    pub rewards: &'a [f64],
+    /// Reward parts per rollout.
+    pub parts: &'a [RewardParts],
+    /// Advantage per rollout.
+    pub advantages: &'a [f64],
+    /// Whether each rollout is in the loss.
+    pub in_loss: &'a [bool],
+}
+
+impl CompletionsLog {
+    /// The log of stage `stage` in `run_dir`, every `every` generations; `resumed_at` is the stage step of the
+    /// checkpoint a resumed stage starts from (the stage's later lines are removed).
+    pub fn open(run_dir: &Path, stage: &str, every: usize, resumed_at: Option<usize>) -> anyhow::Result<Self> {
+        let path = run_dir.join("completions.jsonl");
+        if let (Some(step), Ok(text)) = (resumed_at, std::fs::read_to_string(&path)) {
+            let kept: String = text
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<Value>(l).is_ok_and(|v| {
+                        v["stage"].as_str() != Some(stage)
+                            || v["stage_step"].as_u64().is_some_and(|s| s as usize <= step)
+                    })
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            model::hf::write_atomic(&path, kept.as_bytes())?;
+        }
+        Ok(Self { path, every: every.max(1), stage: stage.to_string() })
+    }
+
+    /// Appends one line per rollout of `batch` when its generation is one of every `every`.
+    pub fn write(&self, tokenizer: &TextTokenizer, batch: &LoggedGeneration) -> anyhow::Result<()> {
+        if !batch.generation.is_multiple_of(self.every) {
+            return Ok(());
+        }
+        let mut out = String::new();
+        let b = batch;
+        for (i, r) in b.rollouts.iter().enumerate() {
+            let line = json!({
+                "stage": self.stage,
+                "stage_step": b.stage_step,
+                "generation": b.generation,
+                "query_id": b.query_ids[r.prompt],
+                "prompt": tokenizer.decode(&b.prompts[r.prompt], false)?,
+                "completion": tokenizer.decode(&r.tokens, false)?,
+                "tokens": r.policy_logprobs.len(),
+                "finish": format!("{:?}", r.finish),
+                "reward": b.rewards[i],
+                "reward_retrieval": b.parts[i].retrieval,
+                "reward_format": b.parts[i].format,
+                "penalty_length": b.parts[i].length,
+                "advantage": b.advantages[i],
+                "in_loss": b.in_loss[i],
+            });
+            out.push_str(&format!("{line}\n"));
+        }
+        let mut file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        file.write_all(out.as_bytes()).with_context(|| format!("{}", self.path.display()))
+    }
+}
