@@ -305,9 +305,9 @@ pub struct GrpoConfig {
     /// checkpoints: a resumed run re-encodes at its first generation, so it matches the uninterrupted run exactly
     /// only when it resumes at a refresh boundary. Default 10.
     pub corpus_refresh_every: usize,
-    /// Weight of stage 2's InfoNCE on the rollouts' embeddings (each against its query's positive and the other
-    /// queries' positives of the micro-batch, at `loss.temperature`), so the embedding space keeps improving while
-    /// the policy learns. Default 0.0.
+    /// Weight of the embedding anchor: stage 2's InfoNCE on the in-loss rollouts' embeddings (each against its
+    /// query's hash-picked positive, the micro-batch's other positives and hard negatives, same-query positives
+    /// masked, at `loss.temperature`), so the embedding space keeps fitting the text the policy writes. Default 0.0.
     pub contrastive_weight: f64,
     /// Write every rollout (query, reasoning, finish, reward and its parts, advantage, in-loss) of every N-th
     /// generation batch to `<run>/completions.jsonl` (TRL's `log_completions`); 0 = off. Default 0.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 use data::{DataState, GrpoRow, Prefetch, PrefetchConfig, ShardSet, StreamConfig};
 use model::hf::NamedParam;
 use model::host::to_vec;
@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::embed::{embed_rows, embed_texts};
 use crate::eval::evaluator::similarities;
 use crate::grpo::advantages::{self, group_advantages};
+use crate::grpo::anchor::{self, AnchorDocs};
 use crate::grpo::completions::{CompletionsLog, LoggedGeneration, RewardParts};
 use crate::grpo::loss::{PolicyBatch, PolicyLossConfig, policy_loss};
 use crate::grpo::reward::{CandidatePool, chance_reward, retrieval_reward};
@@ -86,8 +87,8 @@ pub fn examples(
 pub struct GenerationBuffer {
     /// Prompt ids per query.
     pub prompts: Vec<Vec<u32>>,
-    /// One positive document (ids) per query, for the optional contrastive term.
-    pub positives: Vec<Vec<u32>>,
+    /// Per query, the documents of the optional embedding anchor (`contrastive_weight`).
+    pub anchors: Vec<AnchorDocs>,
     /// G rollouts per query, query-major.
     pub rollouts: Vec<Rollout>,
     /// Total reward per rollout.
@@ -268,10 +269,7 @@ impl GrpoMethod {
             log.write(&self.tokenizer, &logged)?;
         }
         Ok(GenerationBuffer {
-            positives: batch
-                .iter()
-                .map(|e| e.positives.first().map(|d| d.tokens.clone()).unwrap_or_default())
-                .collect(),
+            anchors: batch.iter().map(|e| self.anchor_docs(e)).collect(),
             prompts,
             rollouts,
             rewards,
@@ -401,23 +399,40 @@ impl GrpoMethod {
         Ok(RolloutPass { logp, cols, embeddings })
     }
 
-    /// Stage 2's InfoNCE on the rollouts' embeddings: each rollout against the positives of the micro-batch's
-    /// queries, its own query's positive as the target.
+    /// What the embedding anchor needs of `example`: its hash-picked positive (as stage 2 picks), every positive
+    /// id, its hard negatives.
+    fn anchor_docs(&self, example: &GrpoExample) -> AnchorDocs {
+        let ids: Vec<String> = example.positives.iter().map(|d| d.id.clone()).collect();
+        let chosen =
+            self.encoder.pick(&example.query_id, &ids).and_then(|id| example.positives.iter().find(|d| &d.id == id));
+        AnchorDocs {
+            positive: chosen.map(|d| (d.id.clone(), d.tokens.clone())).unwrap_or_default(),
+            positive_ids: ids,
+            negatives: example.negatives.iter().map(|d| (d.id.clone(), d.tokens.clone())).collect(),
+        }
+    }
+
+    /// The embedding anchor ([`crate::grpo::anchor`]) over the in-loss rollouts of a micro-batch (`offset`: its
+    /// first row in the buffer); `None` when none is in the loss.
     fn rollout_contrastive(
         &self,
         model: &CausalLm,
         buffer: &GenerationBuffer,
-        rollouts: &[Rollout],
+        (rollouts, offset): (&[Rollout], usize),
         embeddings: Tensor<2>,
-    ) -> anyhow::Result<Tensor<1>> {
-        let mut queries: Vec<usize> = rollouts.iter().map(|r| r.prompt).collect();
-        queries.dedup();
-        let docs: Vec<Vec<u32>> = queries.iter().map(|&q| buffer.positives[q].clone()).collect();
-        let docs = TokenBatch::new(&docs, self.tokenizer.pad_id, PadSide::Right)?;
+    ) -> anyhow::Result<Option<Tensor<1>>> {
+        let kept: Vec<usize> = (0..rollouts.len()).filter(|&i| buffer.in_loss[offset + i]).collect();
+        if kept.is_empty() {
+            return Ok(None);
+        }
+        let queries: Vec<usize> = kept.iter().map(|&i| rollouts[i].prompt).collect();
+        let l = anchor::layout(&buffer.anchors, &queries);
+        let docs = TokenBatch::new(&l.docs, self.tokenizer.pad_id, PadSide::Right)?;
         let docs = model.embed(&docs, self.tokenizer.emb_id)?;
-        let targets: Vec<usize> =
-            rollouts.iter().map(|r| queries.iter().position(|&q| q == r.prompt).expect("listed")).collect();
-        Ok(info_nce(embeddings, docs, &targets, None, self.contrastive_temperature))
+        let device = embeddings.device();
+        let rows = Tensor::from_data(TensorData::new(kept.iter().map(|&i| i as i64).collect(), [kept.len()]), &device);
+        let embeddings = embeddings.select(0, rows);
+        Ok(Some(info_nce(embeddings, docs, &l.targets, Some(&l.excluded), self.contrastive_temperature)))
     }
 }
 
@@ -491,8 +506,9 @@ impl StageMethod for GrpoMethod {
             };
             let out = policy_loss(logp, &batch, &loss_config, micro_batches, step_tokens);
             let mut total = out.loss.clone();
-            if self.config.contrastive_weight > 0.0 {
-                let nce = self.rollout_contrastive(model, &buffer, chunk, pass.embeddings)?;
+            if self.config.contrastive_weight > 0.0
+                && let Some(nce) = self.rollout_contrastive(model, &buffer, (chunk, offset), pass.embeddings)?
+            {
                 contrastive += nce.clone().into_scalar::<f32>() as f64 / micro_batches as f64;
                 total = total + nce * (self.config.contrastive_weight / micro_batches as f64);
             }
