@@ -138,7 +138,8 @@ pub fn verify(dir: &Path) -> anyhow::Result<TrainState> {
     let manifest_path = dir.join("manifest.json");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&manifest_path).with_context(|| format!("{}: no manifest", dir.display()))?,
-    )?;
+    )
+    .with_context(|| format!("{}: not a valid manifest (corrupt checkpoint)", manifest_path.display()))?;
     for f in FILES {
         let want = manifest[f]["sha256"].as_str().with_context(|| format!("{}: manifest lacks {f}", dir.display()))?;
         let bytes = std::fs::read(dir.join(f)).with_context(|| format!("{}: missing {f}", dir.display()))?;
@@ -146,7 +147,9 @@ pub fn verify(dir: &Path) -> anyhow::Result<TrainState> {
             bail!("{}: {f} does not match its checksum (corrupt checkpoint)", dir.display());
         }
     }
-    Ok(serde_json::from_str(&std::fs::read_to_string(dir.join("state.json"))?)?)
+    let state = dir.join("state.json");
+    serde_json::from_str(&std::fs::read_to_string(&state)?)
+        .with_context(|| format!("{}: not a training state of this version", state.display()))
 }
 
 /// The newest valid checkpoint under `root` (by global step), if any. Corrupt checkpoints are skipped with a
