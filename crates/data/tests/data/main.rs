@@ -4,6 +4,7 @@ mod common;
 mod dataset;
 mod errors;
 mod loaders;
+mod mutations;
 mod prefetch;
 mod stream;
 mod tools;
