@@ -718,6 +718,16 @@ fn a_grpo_run_killed_mid_generation_batch_resumes_to_the_same_losses() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // A checkpoint newer than the one resumed from (here a copy standing for an abandoned step 4) is moved aside,
+    // not left to win a later `--resume auto`.
+    let newer = cut.join("checkpoints/step-00000004");
+    let _ = std::fs::remove_dir_all(&newer);
+    let mut state: Value =
+        serde_json::from_str(&std::fs::read_to_string(cut.join("checkpoints/step-00000003/state.json")).unwrap())
+            .unwrap();
+    state["global_step"] = Value::from(4);
+    std::fs::create_dir_all(&newer).unwrap();
+    std::fs::write(newer.join("state.json"), state.to_string()).unwrap();
     let state = std::fs::read_to_string(cut.join("checkpoints/step-00000003/state.json")).unwrap();
     assert!(state.contains("\"iteration\": 1"), "the step-3 checkpoint carries the half-used generation batch");
     assert!(
@@ -727,6 +737,13 @@ fn a_grpo_run_killed_mid_generation_batch_resumes_to_the_same_losses() {
     for (step, loss) in &want {
         assert_eq!(got[step].to_bits(), loss.to_bits(), "step {step}: {} after resume vs {loss}", got[step]);
     }
+    let aside: Vec<_> = std::fs::read_dir(cut.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".superseded-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the newer checkpoint was moved aside");
+    assert!(aside[0].path().join("step-00000004/state.json").is_file());
     // The completions log: one line per rollout of each of the 3 generations, each logged once across the resume.
     let completions = |dir: &Path| std::fs::read_to_string(dir.join("completions.jsonl")).unwrap();
     let logged = completions(&full);

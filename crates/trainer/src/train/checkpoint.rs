@@ -196,6 +196,34 @@ pub fn latest(root: &Path) -> anyhow::Result<Option<(PathBuf, TrainState)>> {
     Ok(best)
 }
 
+/// Moves the checkpoints under `root` that are newer than `state` (by global step) into a hidden
+/// `.superseded-<unix time>/` folder, so a run resumed from an older checkpoint does not later lose to its abandoned
+/// future on `--resume auto`. Nothing is deleted. Returns how many were moved.
+pub fn set_aside_newer(root: &Path, state: &TrainState) -> anyhow::Result<usize> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Ok(0) };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let aside = root.join(format!(".superseded-{now}"));
+    let mut moved = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let Ok(text) = std::fs::read_to_string(path.join("state.json")) else { continue };
+        let Ok(other) = serde_json::from_str::<TrainState>(&text) else { continue };
+        if hidden || other.global_step <= state.global_step {
+            continue;
+        }
+        std::fs::create_dir_all(&aside)?;
+        std::fs::rename(&path, aside.join(entry.file_name()))
+            .with_context(|| format!("moving {} aside", path.display()))?;
+        moved += 1;
+    }
+    if moved > 0 {
+        sync_dir(root)?;
+        eprintln!("moved {moved} checkpoint(s) newer than the one resumed from into {}", aside.display());
+    }
+    Ok(moved)
+}
+
 /// Loads a checkpoint's weights onto `device`.
 pub fn load_model(dir: &Path, device: &burn::tensor::Device) -> anyhow::Result<CausalLm> {
     let config: ModelConfig = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;

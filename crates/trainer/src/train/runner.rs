@@ -87,7 +87,10 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
                 None
             }
             Resume::Auto => checkpoint::latest(&ckpt_root)?.map(|(dir, _)| dir),
-            Resume::From(dir) => Some(dir),
+            Resume::From(dir) => {
+                checkpoint::set_aside_newer(&ckpt_root, &checkpoint::verify(&dir)?)?;
+                Some(dir)
+            }
         }
     } else {
         None
