@@ -2,7 +2,7 @@
 //! re-running the same command skips finished runs, resumes killed ones from their checkpoints and retries failed
 //! ones only when asked — and several sweep processes sharing a folder never run one run twice (a lock per run).
 //!
-//! A run folder is **done** (`summary.json` of the same resolved recipe), **running** (its `.lock` is held),
+//! A run folder is **done** (`summary.json`, and a `recipe.toml` of the same run), **running** (its `.lock` is held),
 //! **failed** (`failed.json`: exit status and the log's tail), **resumable** (a valid checkpoint), **changed** (made
 //! by another recipe: the sweep file was edited; refused unless `--rerun-changed`) or **pending**.
 
@@ -15,9 +15,10 @@ use anyhow::{Context, bail};
 use model::hf::write_atomic;
 
 use super::manifest::pin;
-use super::plan::{RunSpec, Sweep};
+use super::plan::{RunSpec, Sweep, run_identity};
+use super::report::metric_value;
 use crate::train::checkpoint;
-use crate::train::records::{RunSummary, read_summary, sha256_hex};
+use crate::train::records::{RunSummary, read_summary};
 
 /// Where a run stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,17 +53,12 @@ pub struct RunOptions {
 /// The state of `run` from its folder.
 pub fn state(sweep: &Sweep, run: &RunSpec) -> anyhow::Result<RunState> {
     let dir = sweep.run_dir(&run.id);
-    if let Some(summary) = read_summary(&dir) {
-        return Ok(if summary.recipe_sha256 == run.recipe_sha256 {
-            RunState::Done(Box::new(summary))
-        } else {
-            RunState::Changed("its summary.json was made by another recipe".into())
-        });
-    }
-    if let Ok(text) = std::fs::read_to_string(dir.join("recipe.toml"))
-        && sha256_hex(&text) != run.recipe_sha256
-    {
+    let identity = run_identity(&dir);
+    if identity.as_ref().is_some_and(|id| id != &run.recipe_sha256) {
         return Ok(RunState::Changed("its recipe.toml differs from what the sweep file now gives".into()));
+    }
+    if let Some(summary) = read_summary(&dir) {
+        return Ok(RunState::Done(Box::new(summary)));
     }
     if dir.join(".lock").exists() {
         let file = File::open(dir.join(".lock"))?;
@@ -214,10 +210,11 @@ pub fn run_all(sweep: &Sweep, options: &RunOptions) -> anyhow::Result<bool> {
             let sweep_line = format!("sweep: {ended}/{total} ended, {} running, {} queued", running.len(), queue.len());
             let dir = sweep.run_dir(&done.run.id);
             let (n, id, took) = (done.index + 1, &done.run.id, elapsed(done.since));
-            match read_summary(&dir).filter(|s| status.success() && s.recipe_sha256 == done.run.recipe_sha256) {
+            let same = run_identity(&dir).as_ref() == Some(&done.run.recipe_sha256);
+            match read_summary(&dir).filter(|_| status.success() && same) {
                 Some(summary) => {
                     let metric = &sweep.spec.sweep.metric;
-                    let value = summary.metrics.get(metric).map_or("n/a".into(), |v| format!("{v:.4}"));
+                    let value = metric_value(&summary, metric).map_or("n/a".into(), |v| format!("{v:.4}"));
                     eprintln!("[{n}/{total}] {id}: done in {took}, {metric} {value} ({sweep_line})");
                 }
                 None => {

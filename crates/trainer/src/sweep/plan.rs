@@ -8,6 +8,7 @@
 //! baseline = "full"                   # the variant deltas are computed against (default: the first)
 //! metric = "test/ndcg@10"             # the headline: an evaluation after the last enabled stage
 //! columns = ["dev/ndcg@10"]           # further metrics in the table
+//! delta_from = "contrastive/test/ndcg@10"   # also: the metric minus this one, per run (what stage 3 added)
 //! set = { "run.checkpoint_every" = 20 }   # overrides for every run (typed TOML values)
 //!
 //! [[variant]]
@@ -57,6 +58,9 @@ pub struct SweepSpec {
     /// Further metrics shown in the table.
     #[serde(default)]
     pub columns: Vec<String>,
+    /// A metric of the same runs to difference the headline against, per run (e.g. `contrastive/test/ndcg@10`: what
+    /// the last stage added over the one before). Default: none.
+    pub delta_from: Option<String>,
     /// Overrides applied to every run.
     #[serde(default)]
     pub set: toml::Table,
@@ -154,7 +158,7 @@ pub struct RunSpec {
     pub overrides: Vec<String>,
     /// The overrides that make the variant (its `set`, grid and axis values): the table's "overrides" column.
     pub changes: Vec<String>,
-    /// SHA-256 of the resolved recipe.
+    /// SHA-256 of the resolved recipe, as [`recipe_identity`] computes it.
     pub recipe_sha256: String,
 }
 
@@ -201,6 +205,19 @@ impl Sweep {
     pub fn baseline(&self) -> String {
         self.spec.sweep.baseline.clone().unwrap_or_else(|| self.spec.variant[0].name.clone())
     }
+}
+
+/// The identity of a resolved recipe: the SHA-256 of the text this code writes for it. A recipe written by an
+/// older build (without a field added since, which then takes its default) has the same identity as long as it
+/// describes the same run.
+pub fn recipe_identity(recipe_toml: &str) -> Option<String> {
+    let recipe: Recipe = toml::from_str(recipe_toml).ok()?;
+    Some(sha256_hex(&toml::to_string_pretty(&recipe).ok()?))
+}
+
+/// The identity of the recipe a run folder was made with (its `recipe.toml`), when it has one.
+pub fn run_identity(run_dir: &Path) -> Option<String> {
+    recipe_identity(&std::fs::read_to_string(run_dir.join("recipe.toml")).ok()?)
 }
 
 fn read_recipe(path: &Path) -> anyhow::Result<(String, PathBuf)> {
@@ -357,10 +374,26 @@ fn expand(spec: &SweepFile, file: &str, out: &Path, recipe_text: &str, recipe: &
                     seed,
                     overrides,
                     changes,
-                    recipe_sha256: sha256_hex(&toml_text),
+                    recipe_sha256: recipe_identity(&toml_text).expect("a recipe this code just wrote"),
                 });
             }
         }
     }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_written_before_a_field_existed_keeps_its_identity() {
+        let text = toml::to_string_pretty(&Recipe::default()).unwrap();
+        let older: String =
+            text.lines().filter(|l| !l.starts_with("log_completions_every")).map(|l| format!("{l}\n")).collect();
+        assert_ne!(older, text, "the field is in the written recipe");
+        assert_eq!(recipe_identity(&older), recipe_identity(&text));
+        let other = text.replace("seed = 0", "seed = 1");
+        assert_ne!(recipe_identity(&other), recipe_identity(&text));
+    }
 }

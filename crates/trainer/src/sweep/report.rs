@@ -9,7 +9,7 @@ use anyhow::Context;
 use model::hf::write_atomic;
 use serde_json::Value;
 
-use super::plan::{RunSpec, Sweep, slug};
+use super::plan::{RunSpec, Sweep, run_identity, slug};
 use super::plot;
 use crate::train::records::{RunSummary, read_summary};
 
@@ -33,6 +33,16 @@ pub fn paired_delta(values: &BTreeMap<u64, f64>, baseline: &BTreeMap<u64, f64>) 
     (!diffs.is_empty()).then(|| (mean(&diffs), std(&diffs), diffs.len()))
 }
 
+/// A paired difference as "Δ ± sd (rel %)", with `~` when |Δ| < 2·SE (or fewer than two pairs).
+fn delta_cell(delta: Option<(f64, f64, usize)>, relative_to: Option<f64>) -> String {
+    let Some((d, sd, k)) = delta else { return "—".into() };
+    let noise = if k < 2 || d.abs() < 2.0 * sd / (k as f64).sqrt() { " ~" } else { "" };
+    match relative_to {
+        Some(base) => format!("{d:+.4} ± {sd:.4} ({:+.0} %){noise}", 100.0 * d / base),
+        None => format!("{d:+.4} ± {sd:.4}{noise}"),
+    }
+}
+
 /// "m ± s" (or "—" without values).
 fn cell(values: &[f64]) -> String {
     if values.is_empty() { "—".into() } else { format!("{:.4} ± {:.4}", mean(values), std(values)) }
@@ -53,14 +63,34 @@ struct Group<'a> {
 
 impl Group<'_> {
     fn values(&self, metric: &str) -> BTreeMap<u64, f64> {
-        self.runs.iter().filter_map(|(r, s)| s.as_ref()?.metrics.get(metric).map(|v| (r.seed, *v))).collect()
+        self.runs.iter().filter_map(|(r, s)| metric_value(s.as_ref()?, metric).map(|v| (r.seed, v))).collect()
     }
+}
+
+/// Every metric of a finished run: `<set>/<measure>` after the last enabled stage and `<stage>/<set>/<measure>`
+/// after each stage (e.g. `contrastive/test/ndcg@10`: what stage 3 started from).
+pub fn all_metrics(summary: &RunSummary) -> BTreeMap<String, f64> {
+    let mut out = summary.metrics.clone();
+    for stage in &summary.stages {
+        for (set, ndcg, recall, mrr) in &stage.evals {
+            for (measure, v) in [("ndcg@10", ndcg), ("recall@10", recall), ("mrr", mrr)] {
+                out.insert(format!("{}/{set}/{measure}", stage.name), *v);
+            }
+        }
+    }
+    out
+}
+
+/// One metric of a finished run (see [`all_metrics`]).
+pub fn metric_value(summary: &RunSummary, metric: &str) -> Option<f64> {
+    all_metrics(summary).get(metric).copied()
 }
 
 fn groups(sweep: &Sweep) -> Vec<Group<'_>> {
     let mut out: Vec<Group> = Vec::new();
     for run in &sweep.runs {
-        let summary = read_summary(&sweep.run_dir(&run.id)).filter(|s| s.recipe_sha256 == run.recipe_sha256);
+        let dir = sweep.run_dir(&run.id);
+        let summary = read_summary(&dir).filter(|_| run_identity(&dir).as_ref() == Some(&run.recipe_sha256));
         match out.iter_mut().find(|g| g.label == run.label) {
             Some(g) => g.runs.push((run, summary)),
             None => out.push(Group {
@@ -90,7 +120,7 @@ fn results_csv(groups: &[Group]) -> String {
         .iter()
         .flat_map(|g| &g.runs)
         .filter_map(|(_, s)| s.as_ref())
-        .flat_map(|s| s.metrics.keys().cloned())
+        .flat_map(|s| all_metrics(s).into_keys())
         .collect();
     keys.sort();
     keys.dedup();
@@ -108,7 +138,7 @@ fn results_csv(groups: &[Group]) -> String {
             out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
             for k in &keys {
                 out.push(',');
-                if let Some(v) = summary.as_ref().and_then(|s| s.metrics.get(k)) {
+                if let Some(v) = summary.as_ref().and_then(|s| metric_value(s, k)) {
                     out.push_str(&v.to_string());
                 }
             }
@@ -134,11 +164,14 @@ fn ablation_table(sweep: &Sweep, groups: &[Group]) -> String {
         sweep.file.display()
     );
     out.push_str(&format!("| variant | overrides | n | {metric} | Δ vs {base_name} |"));
+    if let Some(from) = &s.delta_from {
+        out.push_str(&format!(" Δ vs {from} (same runs) |"));
+    }
     for c in &s.columns {
         out.push_str(&format!(" {c} |"));
     }
     out.push_str("\n| --- | --- | --- | --- | --- |");
-    out.push_str(&" --- |".repeat(s.columns.len()));
+    out.push_str(&" --- |".repeat(s.columns.len() + s.delta_from.is_some() as usize));
     out.push('\n');
     for g in groups {
         let values = g.values(metric);
@@ -148,17 +181,14 @@ fn ablation_table(sweep: &Sweep, groups: &[Group]) -> String {
         let delta = if Some(g.label) == baseline.map(|b| b.label) {
             "—".to_string()
         } else {
-            match paired_delta(&values, &base_values) {
-                Some((d, sd, k)) => {
-                    let rel = mean(&base_values.values().copied().collect::<Vec<_>>());
-                    let noise = if k < 2 || d.abs() < 2.0 * sd / (k as f64).sqrt() { " ~" } else { "" };
-                    format!("{d:+.4} ± {sd:.4} ({:+.0} %){noise}", 100.0 * d / rel)
-                }
-                None => "—".into(),
-            }
+            let base_mean = mean(&base_values.values().copied().collect::<Vec<_>>());
+            delta_cell(paired_delta(&values, &base_values), Some(base_mean))
         };
         let changes = if g.changes.is_empty() { "—".to_string() } else { format!("`{}`", g.changes.join("` `")) };
         out.push_str(&format!("| {} | {changes} | {n} | {} | {delta} |", g.label, cell(&v)));
+        if let Some(from) = &s.delta_from {
+            out.push_str(&format!(" {} |", delta_cell(paired_delta(&values, &g.values(from)), None)));
+        }
         for c in &s.columns {
             out.push_str(&format!(" {} |", cell(&g.values(c).values().copied().collect::<Vec<_>>())));
         }
@@ -167,7 +197,7 @@ fn ablation_table(sweep: &Sweep, groups: &[Group]) -> String {
     let best = groups
         .iter()
         .flat_map(|g| &g.runs)
-        .filter_map(|(r, s)| Some((r, s.as_ref()?, *s.as_ref()?.metrics.get(metric)?)))
+        .filter_map(|(r, s)| Some((r, s.as_ref()?, metric_value(s.as_ref()?, metric)?)))
         .max_by(|a, b| a.2.total_cmp(&b.2));
     if let Some((run, summary, value)) = best {
         let export = summary.stages.last().map_or(String::new(), |st| st.export.display().to_string());
