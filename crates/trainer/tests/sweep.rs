@@ -245,3 +245,42 @@ fn a_killed_sweep_reruns_to_completion_without_repeating_finished_runs() {
     assert!(plot.starts_with("<svg") && plot.matches("<circle").count() == 2, "{plot}");
     assert!(std::fs::read_to_string(out.join("plots").join("curves_train-loss.svg")).unwrap().contains("<polyline"));
 }
+
+#[test]
+fn sweep_reference_lists_every_field() {
+    use trainer::sweep::plan::{AxisSpec, SlurmSpec, SweepFile, SweepSpec, VariantSpec};
+    let some = toml::Table::from_iter([("k".to_string(), toml::Value::Integer(1))]);
+    let file = SweepFile {
+        sweep: SweepSpec {
+            name: "n".into(),
+            recipe: "r.toml".into(),
+            seeds: vec![0],
+            seed_keys: vec![],
+            baseline: Some("b".into()),
+            metric: "m".into(),
+            columns: vec![],
+            delta_from: Some("d".into()),
+            set: some.clone(),
+            output: Some("o".into()),
+        },
+        variant: vec![VariantSpec { name: "v".into(), set: some.clone(), grid: some }],
+        axis: vec![AxisSpec { key: Some("k".into()), keys: Some(vec![]), values: vec![] }],
+        slurm: SlurmSpec { partition: Some("p".into()), gres: Some("g".into()), ..SlurmSpec::default() },
+    };
+    let value = toml::Value::try_from(&file).unwrap();
+    let doc = std::fs::read_to_string(root().join("sweeps/README.md")).unwrap();
+    let tables = [
+        ("[sweep]", &value["sweep"]),
+        ("[[variant]]", &value["variant"][0]),
+        ("[[axis]]", &value["axis"][0]),
+        ("[slurm]", &value["slurm"]),
+    ];
+    for (heading, table) in tables {
+        let start = doc.find(&format!("## `{heading}`")).unwrap_or_else(|| panic!("no section {heading}"));
+        let rest = &doc[start + 3..];
+        let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+        for key in table.as_table().unwrap().keys() {
+            assert!(section.contains(&format!("| `{key}` |")), "sweeps/README.md: `{heading}` lacks `{key}`");
+        }
+    }
+}

@@ -38,7 +38,7 @@ use crate::recipe::Recipe;
 use crate::train::records::sha256_hex;
 
 /// The `[sweep]` table.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
     /// Name (the output folder `checkpoints/sweeps/<name>` unless `output` says otherwise).
@@ -77,7 +77,7 @@ fn default_seed_keys() -> Vec<String> {
 }
 
 /// A `[[variant]]`: named overrides, optionally a grid of values.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantSpec {
     /// Name (rows of the table; run ids are made from it).
@@ -91,7 +91,7 @@ pub struct VariantSpec {
 }
 
 /// An `[[axis]]` crossed with every variant: one key, or several zipped keys.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AxisSpec {
     /// One key (with `values` a list of values).
@@ -103,7 +103,7 @@ pub struct AxisSpec {
 }
 
 /// The `[slurm]` table of `trainer sweep --slurm`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SlurmSpec {
     /// Partition. Default: the cluster's default.
@@ -127,7 +127,7 @@ impl Default for SlurmSpec {
 }
 
 /// A whole sweep file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepFile {
     /// `[sweep]`.
