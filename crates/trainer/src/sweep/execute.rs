@@ -77,6 +77,7 @@ pub fn state(sweep: &Sweep, run: &RunSpec) -> anyhow::Result<RunState> {
 
 /// A started run: its process and the lock it holds.
 struct Started {
+    /// Position in the sweep (0-based, manifest order).
     index: usize,
     run: RunSpec,
     child: Child,
@@ -144,7 +145,8 @@ pub fn run_all(sweep: &Sweep, options: &RunOptions) -> anyhow::Result<bool> {
     let mut queue: Vec<(usize, RunSpec, bool)> = Vec::new();
     let mut changed = Vec::new();
     let mut failed_before = 0;
-    for (index, run) in runs {
+    // Runs are numbered by their position in this sweep (manifest order), 1..=total.
+    for (index, (_, run)) in runs.into_iter().enumerate() {
         match state(sweep, &run)? {
             RunState::Done(_) => eprintln!("[{}/{total}] {}: done earlier, skipped", index + 1, run.id),
             RunState::Running => eprintln!("[{}/{total}] {}: running elsewhere, skipped", index + 1, run.id),
