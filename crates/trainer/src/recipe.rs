@@ -543,6 +543,13 @@ impl Recipe {
             Some(p) if !model::gguf::is_gguf(p) && !p.join("config.json").is_file() => {
                 let hint = if p.exists() {
                     "it has no config.json, so it is not a HF model directory".to_string()
+                } else if let Some(found) = same_stage_export(p) {
+                    format!(
+                        "it does not exist, but another run exported the same stage at {}: start from it with \
+                         --set 'model.path=\"{}\"'",
+                        found.display(),
+                        found.display()
+                    )
                 } else {
                     "it does not exist; if it is an earlier stage's export (`checkpoints/<run>/<stage>/final`), make \
                      it first: `cargo run -p trainer -- --recipe stage1_warmup.toml`, then `--recipe \
@@ -671,6 +678,25 @@ impl Recipe {
         }
         Ok(())
     }
+}
+
+/// For a missing stage export `<root>/<run>/<stage>/final`, an existing export of the same stage by another run
+/// under `<root>` (e.g. the curriculum's `checkpoints/curriculum/contrastive/final` for stage 3's default
+/// `checkpoints/stage2_contrastive/contrastive/final`).
+fn same_stage_export(path: &Path) -> Option<PathBuf> {
+    let (final_dir, stage) = (path.file_name()?, path.parent()?.file_name()?);
+    let root = path.parent()?.parent()?.parent()?;
+    if final_dir != "final" {
+        return None;
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .map(|run| run.path().join(stage).join(final_dir))
+        .filter(|p| p.join("config.json").is_file())
+        .collect();
+    found.sort();
+    found.into_iter().next()
 }
 
 /// `name` becomes a folder or file name under the run folder: it must be one plain, visible name (no `/`, `..` or

@@ -63,6 +63,7 @@ fn fill(text: &str, vars: &[(&str, &Path)]) -> String {
 fn apply(dir: &Path, specs: &BTreeMap<String, FileSpec>, vars: &[(&str, &Path)]) {
     for (name, spec) in specs {
         let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         if spec.remove {
             std::fs::remove_file(&path).unwrap();
         } else if let Some(text) = &spec.text {

@@ -37,11 +37,11 @@ pub struct EvalArgs {
     /// Reasoning sampling temperature in generate mode (0: greedy).
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f32,
-    /// Document length cap in tokens.
-    #[arg(long, default_value_t = 256)]
-    pub max_doc_tokens: usize,
-    /// Query prompt length cap in tokens.
+    /// Document length cap in tokens (default: training's `stage.limits.document`, as in-run evaluation uses).
     #[arg(long, default_value_t = 128)]
+    pub max_doc_tokens: usize,
+    /// Query prompt length cap in tokens (default: training's `stage.limits.query`, as in-run evaluation uses).
+    #[arg(long, default_value_t = 64)]
     pub max_query_tokens: usize,
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
@@ -111,6 +111,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let json = json!({
         "model": args.model,
         "mode": format!("{mode:?}").to_lowercase(),
+        "options": {
+            "max_new_tokens": args.max_new_tokens,
+            "temperature": args.temperature,
+            "max_doc_tokens": args.max_doc_tokens,
+            "max_query_tokens": args.max_query_tokens,
+            "drop_query_id_docs": args.drop_query_id_docs,
+        },
         "queries_scored": report.per_query.len(),
         "mean": report.mean,
         "per_task": report.per_task,
@@ -144,7 +151,8 @@ pub fn table(report: &EvalReport) -> String {
     out
 }
 
-/// Writes `qid Q0 docid rank score tag` lines, each query in trec_eval's order.
+/// Writes `qid Q0 docid rank score tag` lines, each query in trec_eval's order. Scores are written with every digit
+/// of their shortest exact form, so re-scoring the file orders near-ties as the reported metrics did.
 pub fn write_trec_run(path: &std::path::Path, report: &EvalReport, tag: &str) -> anyhow::Result<()> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut qids: Vec<&String> = report.run.keys().collect();
@@ -153,7 +161,7 @@ pub fn write_trec_run(path: &std::path::Path, report: &EvalReport, tag: &str) ->
         let mut docs = report.run[qid].clone();
         trec_order(&mut docs);
         for (rank, (doc, score)) in docs.iter().enumerate() {
-            writeln!(file, "{qid} Q0 {doc} {} {score:.6} {tag}", rank + 1)?;
+            writeln!(file, "{qid} Q0 {doc} {} {score} {tag}", rank + 1)?;
         }
     }
     file.flush()?;
