@@ -7,6 +7,10 @@ use std::process::Command;
 
 use serde::Deserialize;
 
+mod common;
+
+use common::root;
+
 const BIN: &str = env!("CARGO_BIN_EXE_trainer");
 
 #[derive(Deserialize)]
@@ -37,10 +41,6 @@ struct FileSpec {
     truncate: Option<usize>,
     #[serde(default)]
     remove: bool,
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

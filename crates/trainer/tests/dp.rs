@@ -7,20 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+mod common;
+
+use common::{losses, root, scratch_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trainer");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("trainer-dp-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The trainer under `ranks` processes (`mpirun` when more than one), with `env` set.
 fn job(ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -96,7 +87,7 @@ const STEPS: [(&str, &[u64]); 6] = [
 /// Trains the recipe with `ranks` processes of batch `b`, dumping each step's reduced gradient; returns the dump
 /// folder.
 fn train(tag: &str, ranks: usize, b: usize, extra: &[&str], fault: &str) -> PathBuf {
-    let dir = scratch(tag);
+    let dir = scratch_dir(&format!("dp-{tag}"));
     let file = dir.join("recipe.toml");
     std::fs::write(&file, recipe(&dir.join("run"), b)).unwrap();
     let dumps = dir.join("grads");
@@ -162,18 +153,6 @@ fn two_ranks_equal_one_process_with_the_whole_batch_and_a_wrong_variant_is_caugh
     }
 }
 
-fn metrics_losses(run: &Path) -> BTreeMap<u64, f64> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default();
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        if let Some(loss) = v.get("train/loss").and_then(Value::as_f64) {
-            out.insert(v["step"].as_u64().unwrap(), loss);
-        }
-    }
-    out
-}
-
 /// A warm-up recipe of `steps` steps with a checkpoint every 2 and a watchdog deadline of `timeout` seconds.
 fn warmup_recipe(dir: &Path, steps: usize, timeout: u64) -> PathBuf {
     let d = |f: &str| root().join("data").join(f).display().to_string();
@@ -194,14 +173,14 @@ fn warmup_recipe(dir: &Path, steps: usize, timeout: u64) -> PathBuf {
 
 #[test]
 fn a_crashed_rank_resumes_to_the_uninterrupted_losses_and_needs_the_same_world_size() {
-    let full = scratch("full");
+    let full = scratch_dir("dp-full");
     let file = warmup_recipe(&full, 4, 600);
     let out = run(2, &["--recipe", file.to_str().unwrap()], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let want = metrics_losses(&full.join("run"));
+    let want = losses(&full.join("run"));
     assert_eq!(want.len(), 4);
 
-    let cut = scratch("cut");
+    let cut = scratch_dir("dp-cut");
     let file = warmup_recipe(&cut, 4, 600);
     let recipe = ["--recipe", file.to_str().unwrap()];
     let out = run(2, &recipe, &[("T1_TEST_FAULT", "exit:rank=1:step=3")]);
@@ -213,7 +192,7 @@ fn a_crashed_rank_resumes_to_the_uninterrupted_losses_and_needs_the_same_world_s
 
     let out = run(2, &[&recipe[..], &["--resume"]].concat(), &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let got = metrics_losses(&cut.join("run"));
+    let got = losses(&cut.join("run"));
     for (step, loss) in &want {
         let again = got.get(step).unwrap_or_else(|| panic!("step {step} missing after resume"));
         assert!((loss - again).abs() <= 1e-6 * loss.abs(), "step {step}: {again} after resume vs {loss}");
@@ -222,7 +201,7 @@ fn a_crashed_rank_resumes_to_the_uninterrupted_losses_and_needs_the_same_world_s
 
 #[test]
 fn a_hung_rank_is_ended_by_the_watchdog() {
-    let dir = scratch("hang");
+    let dir = scratch_dir("dp-hang");
     let file = warmup_recipe(&dir, 6, 4);
     let start = Instant::now();
     let out = run(2, &["--recipe", file.to_str().unwrap()], &[("T1_TEST_FAULT", "hang:rank=1:step=2")]);
@@ -238,11 +217,11 @@ fn a_hung_rank_is_ended_by_the_watchdog() {
 
 #[test]
 fn a_killed_rank_ends_the_job() {
-    let dir = scratch("kill");
+    let dir = scratch_dir("dp-kill");
     let file = warmup_recipe(&dir, 100_000, 600);
     let mut child = job(2, &["--recipe", file.to_str().unwrap()], &[]).stderr(Stdio::null()).spawn().unwrap();
     let started = Instant::now();
-    while metrics_losses(&dir.join("run")).len() < 2 {
+    while losses(&dir.join("run")).len() < 2 {
         assert!(started.elapsed() < Duration::from_secs(120), "the job made no progress");
         assert!(child.try_wait().unwrap().is_none(), "the job ended early");
         std::thread::sleep(Duration::from_millis(100));
@@ -286,7 +265,7 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
 
 #[test]
 fn a_launcher_without_mpi_is_named() {
-    let dir = scratch("misfire");
+    let dir = scratch_dir("dp-misfire");
     let file = warmup_recipe(&dir, 2, 600);
     let out = run(1, &["--recipe", file.to_str().unwrap()], &[("WORLD_SIZE", "2")]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -6,14 +6,13 @@
 //! check through `T1_PYTHON` (default: `.venv/bin/python`). Where either is missing the test prints that it
 //! skipped that part, and why.
 
+mod common;
+
+use common::root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const GGUF_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The real model file, or why it is not there.
 fn smollm2() -> Result<PathBuf, String> {

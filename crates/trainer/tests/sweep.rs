@@ -2,29 +2,20 @@
 //! run end to end — killed mid-way and re-run, it finishes without re-running finished runs and resumes the killed
 //! one to the same losses.
 
-use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use trainer::sweep::manifest::pin;
 use trainer::sweep::plan::Sweep;
 use trainer::sweep::slurm;
 
+mod common;
+
+use common::{losses, root, scratch_dir};
+
 const BIN: &str = env!("CARGO_BIN_EXE_trainer");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("trainer-sweep-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A small base recipe: warm-up, 3 steps with a checkpoint after each, one plain evaluation on dev.
 fn base_recipe(dir: &Path) -> PathBuf {
@@ -61,7 +52,7 @@ fn parse(text: &str) -> anyhow::Result<Sweep> {
 
 #[test]
 fn expansion_crosses_variants_grids_axes_and_seeds_and_errors_name_the_variant() {
-    let dir = scratch("expand");
+    let dir = scratch_dir("sweep-expand");
     let recipe = base_recipe(&dir);
     let out = dir.join("out");
     let grid = "\n[[variant]]\nname = \"batch\"\ngrid = { \"stage.warmup.batch_size\" = [2, 8] }\n\
@@ -106,7 +97,7 @@ fn expansion_crosses_variants_grids_axes_and_seeds_and_errors_name_the_variant()
 
 #[test]
 fn indices_stay_pinned_when_the_file_grows() {
-    let dir = scratch("pin");
+    let dir = scratch_dir("sweep-pin");
     let recipe = base_recipe(&dir);
     let out = dir.join("out");
     let first = pin(&parse(&sweep_text(&recipe, &out, "")).unwrap()).unwrap();
@@ -126,7 +117,7 @@ fn indices_stay_pinned_when_the_file_grows() {
 
 #[test]
 fn the_slurm_script_is_valid_bash_and_runs_one_pinned_run_per_task() {
-    let dir = scratch("slurm");
+    let dir = scratch_dir("sweep-slurm");
     let recipe = base_recipe(&dir);
     let text = sweep_text(
         &recipe,
@@ -166,18 +157,6 @@ fn every_shipped_sweep_expands() {
     }
 }
 
-fn losses(run: &Path) -> BTreeMap<u64, f64> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default();
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        if let Some(loss) = v.get("train/loss").and_then(Value::as_f64) {
-            out.insert(v["step"].as_u64().unwrap(), loss);
-        }
-    }
-    out
-}
-
 fn sweep_cmd(file: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.arg("sweep").arg(file).current_dir(root()).stdout(Stdio::null()).stderr(Stdio::null());
@@ -186,7 +165,7 @@ fn sweep_cmd(file: &Path) -> Command {
 
 #[test]
 fn a_killed_sweep_reruns_to_completion_without_repeating_finished_runs() {
-    let dir = scratch("e2e");
+    let dir = scratch_dir("sweep-e2e");
     let recipe = base_recipe(&dir);
     let (out, reference) = (dir.join("out"), dir.join("reference"));
     let file = dir.join("sweep.toml");

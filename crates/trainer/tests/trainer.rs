@@ -1,6 +1,9 @@
 //! Trainer acceptance tests: loss values and gradients against sentence-transformers, metrics against
 //! pytrec_eval (fixtures from `tests/fixtures/make_loss_fixtures.py`), recipes, and end-to-end runs.
 
+mod common;
+
+use common::{losses, root};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -9,10 +12,6 @@ use model::pooling::l2_normalize;
 use serde_json::Value;
 use trainer::eval::metrics::{QueryQrels, evaluate, mean, trec_order};
 use trainer::losses::{info_nce, info_nce_doc_to_query, triplet_margin};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn fixture(name: &str) -> Value {
     let path = root().join("tests/fixtures/losses").join(name);
@@ -291,18 +290,6 @@ fn flat<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 /// (global step → loss) from a run's metrics.jsonl, the last value of a step winning (a resumed run repeats the
 /// steps after its checkpoint).
-fn losses(run: &Path) -> std::collections::BTreeMap<u64, f64> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap_or_default();
-    let mut out = std::collections::BTreeMap::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        if let Some(loss) = v.get("train/loss").and_then(Value::as_f64) {
-            out.insert(v["step"].as_u64().unwrap(), loss);
-        }
-    }
-    out
-}
-
 #[test]
 fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
     use trainer::eval::evaluator::{EvalOptions, QueryMode, evaluate};
