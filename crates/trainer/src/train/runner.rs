@@ -78,6 +78,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     let device = model::parse_device(&device_spec)?.autodiff();
     let ckpt_root = out.join("checkpoints");
     // Rank 0 decides where the run starts; the others follow its choice.
+    let explicit = matches!(resume, Resume::From(_));
     let choice = if comm.is_rank0() {
         match resume {
             Resume::Fresh | Resume::Overwrite => {
@@ -87,10 +88,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
                 None
             }
             Resume::Auto => checkpoint::latest(&ckpt_root)?.map(|(dir, _)| dir),
-            Resume::From(dir) => {
-                checkpoint::set_aside_newer(&ckpt_root, &checkpoint::verify(&dir)?)?;
-                Some(dir)
-            }
+            Resume::From(dir) => Some(dir),
         }
     } else {
         None
@@ -102,6 +100,10 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
             state.check_world_size(comm.world_size())?;
             let saved = std::fs::read_to_string(dir.join("recipe.toml"))?;
             recipe_change::check(&saved, recipe_toml, &dir.display().to_string())?;
+            // Only once the resume is accepted: the newer checkpoints of the abandoned future move aside.
+            if explicit && comm.is_rank0() {
+                checkpoint::set_aside_newer(&ckpt_root, &state)?;
+            }
             Some((dir, state))
         }
         None => None,
