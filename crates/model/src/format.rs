@@ -69,6 +69,23 @@ impl TextFormat {
         Ok(())
     }
 
+    /// The sentence-transformers prompts `(query, document)`: the text each template puts before the query or the
+    /// document, instructions filled in — each `None` when the template puts anything but the embedding token
+    /// after it (sentence-transformers prompts are prefixes; the exported tokenizer appends the token). Queries get
+    /// no reasoning this way: the prompt embeds the query as `plain` evaluation does.
+    pub fn sentence_transformers_prompts(&self) -> (Option<String>, Option<String>) {
+        let prefix = |template: &str, slot: &str, tail: &str, instruction: &str| {
+            let (before, after) = template.split_once(slot)?;
+            let before = before.replace("{instruction}", instruction);
+            (after == tail && !before.contains('{')).then_some(before)
+        };
+        let query_tail = format!("{{reasoning}}{}", self.emb_token);
+        (
+            prefix(&self.query_template, "{query}", &query_tail, &self.query_instruction),
+            prefix(&self.document_template, "{text}", &self.emb_token, &self.document_instruction),
+        )
+    }
+
     /// This format with the query template wrapped in `chat` when [`TextFormat::chat_template`] asks for it
     /// (see there); otherwise unchanged.
     pub fn resolve(&self, chat: Option<&ChatTemplate>) -> Result<Self, ModelError> {

@@ -73,6 +73,20 @@ pub(crate) fn build_pretrained(
     hf_config: Value,
     device: &Device,
 ) -> Result<LoadedModel, ModelError> {
+    // Ids past the checkpoint's embedding rows would index out of range (a panic on CPU, garbage on a GPU); only
+    // the embedding token, when this run adds it, may lie past them (its row is made below).
+    let own_ids = tokenizer.vocab_size() - usize::from(tokenizer.added_emb_token);
+    if own_ids > config.vocab_size {
+        return Err(ModelError::Config {
+            file: "tokenizer.json".into(),
+            field: "vocabulary".into(),
+            expected: format!(
+                "at most the model's {} embedding rows (config.json vocab_size), but the tokenizer has {own_ids} \
+                 ids: is it the tokenizer of another model?",
+                config.vocab_size
+            ),
+        });
+    }
     let plan = EmbRowInit::plan(config.vocab_size, tokenizer.emb_id as usize, tokenizer.added_emb_token);
     config.vocab_size = plan.vocab;
     let (model, unused) = CausalLm::build(config, Box::new(WithEmbRow::new(weights, plan.clone())), device)?;
@@ -235,7 +249,7 @@ pub fn export_dir(
         obj.insert("pad_token_id".into(), json!(tokenizer.pad_id));
     }
     write_json(&dir.join("config.json"), &config)?;
-    tokenizer.save(&dir.join("tokenizer.json"))?;
+    write_atomic(&dir.join("tokenizer.json"), tokenizer.to_export_json()?.as_bytes())?;
     write_tokenizer_config(dir, tokenizer, model.config.max_position_embeddings)?;
     write_sentence_transformers(dir, model.config.hidden_size, tokenizer, format)
 }
@@ -282,6 +296,18 @@ fn write_sentence_transformers(
         {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
     ]);
     write_json(&dir.join("modules.json"), &modules)?;
+    let (query, document) = format.sentence_transformers_prompts();
+    let mut prompts = serde_json::Map::new();
+    if let Some(p) = query {
+        prompts.insert("query".into(), json!(p));
+    }
+    if let Some(p) = document {
+        prompts.insert("document".into(), json!(p));
+    }
+    write_json(
+        &dir.join("config_sentence_transformers.json"),
+        &json!({"prompts": prompts, "default_prompt_name": null, "similarity_fn_name": "cosine"}),
+    )?;
     write_json(&dir.join("sentence_bert_config.json"), &json!({"max_seq_length": 8192, "do_lower_case": false}))?;
     let pooling_dir = dir.join("1_Pooling");
     std::fs::create_dir_all(&pooling_dir).map_err(|e| ModelError::io(&pooling_dir, e))?;
@@ -310,7 +336,7 @@ fn write_sentence_transformers(
             "document_instruction": format.document_instruction,
             "query_template": format.query_template,
             "query_instruction": format.query_instruction,
-            "note": "Texts must end with emb_token and be encoded without added special tokens; sentence-transformers' last-token pooling then reads the embedding token."
+            "note": "The embedding is the final-norm hidden state at emb_token, the last token. Encode a formatted text (ending with emb_token) without special tokens, or the text without emb_token with special tokens added: the tokenizer's post-processor appends it (as sentence-transformers does; its prompts are in config_sentence_transformers.json)."
         }),
     )
 }

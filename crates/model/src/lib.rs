@@ -23,6 +23,7 @@ pub mod generation;
 pub mod gguf;
 pub mod hf;
 pub mod host;
+pub mod hub_cache;
 pub mod mlp;
 pub mod model;
 pub mod norm;

@@ -3,6 +3,9 @@
 
 use std::path::Path;
 
+use tokenizers::processors::PostProcessorWrapper;
+use tokenizers::processors::sequence::Sequence;
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::chat::ChatTemplate;
@@ -117,11 +120,55 @@ impl TextTokenizer {
         self.inner.id_to_token(id)
     }
 
-    /// Writes the tokenizer (with the embedding token) as `tokenizer.json`.
-    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        self.inner.save(path, false).map_err(|e| ModelError::Tokenizer {
-            file: path.display().to_string(),
-            reason: format!("cannot save: {e}"),
+    /// The tokenizer (with the embedding token) as the text of a `tokenizer.json`.
+    pub fn to_json(&self) -> Result<String, ModelError> {
+        self.inner.to_string(false).map_err(|e| ModelError::Tokenizer {
+            file: "tokenizer.json".into(),
+            reason: format!("cannot serialise: {e}"),
         })
+    }
+
+    /// The tokenizer as an export ships it: [`TextTokenizer::to_json`] plus a post-processor that appends the
+    /// embedding token when special tokens are added — what `AutoTokenizer(text)` and sentence-transformers do by
+    /// default — so a plain text encodes to the ids the model embeds. Encoding without special tokens (as the
+    /// framework does, the token already in the text) is unchanged. A source post-processor that adds tokens of
+    /// its own (BOS, CLS) is replaced, as the model never saw them; a byte-level one (offsets only) is kept.
+    pub fn to_export_json(&self) -> Result<String, ModelError> {
+        let err = |e: String| ModelError::Tokenizer {
+            file: self.source.clone(),
+            reason: format!("cannot add the post-processor that appends {:?}: {e}", self.emb_token),
+        };
+        let emb = self.emb_token.as_str();
+        let append: PostProcessorWrapper = TemplateProcessing::builder()
+            .try_single(vec!["$A", emb])
+            .and_then(|b| b.try_pair(vec!["$A", "$B", emb]))
+            .map_err(|e| err(e.to_string()))?
+            .special_tokens(vec![(emb, self.emb_id)])
+            .build()
+            .map_err(|e| err(e.to_string()))?
+            .into();
+        let mut byte_level: Vec<PostProcessorWrapper> = match self.inner.get_post_processor() {
+            Some(p @ PostProcessorWrapper::ByteLevel(_)) => vec![p.clone()],
+            Some(PostProcessorWrapper::Sequence(seq)) => (0..)
+                .map_while(|i| seq.get(i))
+                .filter(|p| matches!(p, PostProcessorWrapper::ByteLevel(_)))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        let processor = if byte_level.is_empty() {
+            append
+        } else {
+            byte_level.push(append);
+            PostProcessorWrapper::Sequence(Sequence::new(byte_level))
+        };
+        let mut inner = self.inner.clone();
+        inner.with_post_processor(Some(processor));
+        inner.to_string(false).map_err(|e| err(e.to_string()))
+    }
+
+    /// Writes the tokenizer (with the embedding token) as `tokenizer.json`, durably.
+    pub fn save(&self, path: &Path) -> Result<(), ModelError> {
+        crate::hf::write_atomic(path, self.to_json()?.as_bytes())
     }
 }

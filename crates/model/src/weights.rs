@@ -184,11 +184,27 @@ impl WeightSource for CheckpointWeights {
         self.entries.contains_key(name)
     }
 
-    fn finish(self: Box<Self>) -> Result<Vec<String>, ModelError> {
+    /// Tensors the model did not take are an error (a config with fewer layers, or another architecture, would
+    /// otherwise load a truncated model in silence), except those HF checkpoints carry harmlessly: rotary
+    /// `inv_freq` buffers and an `lm_head.weight` beside tied embeddings.
+    fn finish(mut self: Box<Self>) -> Result<Vec<String>, ModelError> {
+        let unused: Vec<String> = self.entries.keys().filter(|k| !self.used.contains(*k)).cloned().collect();
+        let harmless = |name: &str| name.ends_with("rotary_emb.inv_freq") || name == "lm_head.weight";
+        let stray: Vec<&String> = unused.iter().filter(|n| !harmless(n)).collect();
+        if !stray.is_empty() {
+            let shown: Vec<String> = stray.iter().take(5).map(|n| format!("`{n}`")).collect();
+            self.problems.push(format!(
+                "  {} tensor(s) the model config has no place for ({}{}): does config.json's num_hidden_layers (or \
+                 architecture) match the weights?",
+                stray.len(),
+                shown.join(", "),
+                if stray.len() > shown.len() { ", ..." } else { "" }
+            ));
+        }
         if !self.problems.is_empty() {
             return Err(ModelError::Checkpoint { file: self.origin, problems: self.problems.join("\n") });
         }
-        Ok(self.entries.keys().filter(|k| !self.used.contains(*k)).cloned().collect())
+        Ok(unused)
     }
 }
 

@@ -67,7 +67,11 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<()> {
         }
     }
     let texts = read_texts(&args.input, &args.column)?;
-    eprintln!("embedding {} texts from {} as {:?}s", texts.len(), args.input.display(), args.kind);
+    let kind = match args.kind {
+        TextKind::Document => "documents",
+        TextKind::Query => "queries",
+    };
+    eprintln!("embedding {} texts from {} as {kind}", texts.len(), args.input.display());
     let inputs: Vec<String> = texts
         .iter()
         .map(|t| match args.kind {

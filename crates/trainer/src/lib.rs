@@ -6,6 +6,7 @@ pub mod embed;
 pub mod eval;
 pub mod grpo;
 pub mod losses;
+pub mod model_card;
 pub mod model_source;
 pub mod npy;
 pub mod recipe;

@@ -21,9 +21,10 @@ pub fn open(spec: &ModelSpec, format: &TextFormat, device: &Device) -> anyhow::R
     }
 }
 
-/// Loads a HF model directory (or a `.gguf` file), naming it in the error; says on stderr when the embedding
+/// Loads a HF model directory (or a `.gguf` file, or a hub id from the local HF cache), naming it in the error; says on stderr when the embedding
 /// token's row was made.
 pub fn open_dir(dir: &Path, emb_token: &str, device: &Device) -> anyhow::Result<LoadedModel> {
+    let dir = &model::hub_cache::resolve(dir);
     let loaded = if model::gguf::is_gguf(dir) {
         model::gguf::load_gguf(dir, emb_token, device)
     } else {

@@ -94,8 +94,10 @@ impl Default for RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSpec {
-    /// A HF model directory (`config.json`, safetensors, `tokenizer.json`) or a llama.cpp `.gguf` file
-    /// (dequantised to f32 at load); when set, `preset` and `tokenizer` are ignored. Default: none.
+    /// A HF model directory (`config.json`, safetensors, `tokenizer.json`), a llama.cpp `.gguf` file (dequantised
+    /// to f32 at load), or a hub id (`Qwen/Qwen3-0.6B`, `org/name@revision`) already in the local HF cache
+    /// (`$HF_HUB_CACHE`, `$HF_HOME/hub` or `~/.cache/huggingface/hub`; never downloaded); when set, `preset` and
+    /// `tokenizer` are ignored. Default: none.
     pub path: Option<PathBuf>,
     /// Built-in shape used when `path` is not set: `tiny`, `small` or `smollm2-135m`. Default `tiny`.
     pub preset: String,
@@ -498,11 +500,13 @@ impl Recipe {
                 message,
             })?;
         }
-        let recipe: Recipe = Recipe::deserialize(toml::Value::Table(table)).map_err(|e| RecipeError {
+        let mut recipe: Recipe = Recipe::deserialize(toml::Value::Table(table)).map_err(|e| RecipeError {
             file: file.into(),
             key: "<schema>".into(),
             message: e.to_string().trim().to_string(),
         })?;
+        // A hub id found in the local HF cache becomes its snapshot folder (the resolved recipe records which).
+        recipe.model.path = recipe.model.path.as_deref().map(model::hub_cache::resolve);
         recipe.validate(file)?;
         Ok(recipe)
     }
@@ -543,6 +547,12 @@ impl Recipe {
             Some(p) if !model::gguf::is_gguf(p) && !p.join("config.json").is_file() => {
                 let hint = if p.exists() {
                     "it has no config.json, so it is not a HF model directory".to_string()
+                } else if let Some((id, _)) = model::hub_cache::hub_id(p) {
+                    format!(
+                        "neither a folder nor a model in the local Hugging Face cache ({}): nothing is downloaded at \
+                         run time; fetch it first (`hf download {id}`) or give the model's folder",
+                        model::hub_cache::cache_dir().display()
+                    )
                 } else if let Some(found) = same_stage_export(p) {
                     format!(
                         "it does not exist, but another run exported the same stage at {}: start from it with \
@@ -606,14 +616,21 @@ impl Recipe {
             if s.optim.eps.is_nan() || s.optim.eps <= 0.0 {
                 return Err(err(key("optim.eps"), "must be positive".into()));
             }
-            if s.optim.max_grad_norm < 0.0 || s.optim.weight_decay < 0.0 {
+            if !(s.optim.max_grad_norm >= 0.0 && s.optim.weight_decay >= 0.0 && s.optim.weight_decay.is_finite()) {
                 return Err(err(key("optim"), "max_grad_norm and weight_decay must be non-negative".into()));
+            }
+            if !((0.0..1.0).contains(&s.optim.beta1) && s.optim.beta2 > 0.0 && s.optim.beta2 < 1.0) {
+                return Err(err(
+                    key("optim"),
+                    format!("AdamW needs 0 ≤ beta1 < 1 and 0 < beta2 < 1, got {} and {}", s.optim.beta1, s.optim.beta2),
+                ));
             }
             if s.loss.temperature.is_nan() || s.loss.temperature <= 0.0 {
                 return Err(err(key("loss.temperature"), format!("must be positive, got {}", s.loss.temperature)));
             }
             let (sft, nce) = (s.loss.sft_weight(s.kind), s.loss.infonce_weight(s.kind));
             if (s.kind != StageKind::Grpo && sft + nce + s.loss.triplet <= 0.0)
+                || ![sft, nce, s.loss.triplet].iter().all(|w| w.is_finite())
                 || sft < 0.0
                 || nce < 0.0
                 || s.loss.triplet < 0.0

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::root;
+use common::{python_with, root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,25 +27,6 @@ fn smollm2() -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!("{} is missing (run `bash ci/fetch_smollm2.sh`, or set T1_SMOLLM2_GGUF)", path.display()))
-    }
-}
-
-/// A Python with transformers, or why there is none.
-fn python() -> Result<PathBuf, String> {
-    let python = std::env::var_os("T1_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
-    let ok = Command::new(&python)
-        .args(["-c", "import torch, transformers, gguf"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        Ok(python)
-    } else {
-        Err(format!(
-            "{} cannot import torch, transformers and gguf (install tests/fixtures/requirements-ci.txt there, or \
-             set T1_PYTHON)",
-            python.display()
-        ))
     }
 }
 
@@ -167,7 +148,7 @@ fn smollm2_trains_through_all_three_stages_and_its_export_loads_in_transformers(
         .status()
         .unwrap();
     assert!(status.success(), "trainer embed on the export failed");
-    let python = match python() {
+    let python = match python_with("torch, transformers, gguf") {
         Ok(p) => p,
         Err(why) => {
             eprintln!("SKIPPED the transformers check of the SmolLM2 export: {why}");

@@ -762,3 +762,46 @@ fn a_multi_task_launch_of_a_binary_without_mpi_names_the_fix() {
     assert!(stderr.contains("--features mpi") && stderr.contains("mpirun -np 2"), "{stderr}");
     assert!(!out.exists(), "nothing was written");
 }
+
+#[test]
+fn a_hub_id_resolves_from_the_local_hf_cache_and_never_from_the_network() {
+    let home = scratch("hf-home");
+    let snapshot = home.join("hub/models--tiny-org--qwen3-gqa/snapshots/0123abcd");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    let fixture = root().join("tests/fixtures/models/qwen3_gqa_untied");
+    for entry in std::fs::read_dir(&fixture).unwrap().flatten() {
+        std::fs::copy(entry.path(), snapshot.join(entry.file_name())).unwrap();
+    }
+    std::fs::create_dir_all(home.join("hub/models--tiny-org--qwen3-gqa/refs")).unwrap();
+    std::fs::write(home.join("hub/models--tiny-org--qwen3-gqa/refs/main"), "0123abcd\n").unwrap();
+    let out = scratch("hf-home-run");
+    let recipe_file = out.with_extension("toml");
+    std::fs::write(&recipe_file, small_recipe(&out, 1, 1)).unwrap();
+    let dry_run = |hf_home: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+            .args([
+                "--recipe",
+                recipe_file.to_str().unwrap(),
+                "--set",
+                "model.path=\"tiny-org/qwen3-gqa\"",
+                "--dry-run",
+            ])
+            .env("HF_HOME", hf_home)
+            .env_remove("HF_HUB_CACHE")
+            .output()
+            .unwrap()
+    };
+    // Found: the resolved recipe names the snapshot folder.
+    let found = dry_run(&home);
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    assert!(stdout.contains(&snapshot.display().to_string()), "{stdout}");
+    // Not in the cache: an error naming the cache and how to fetch the model — nothing is downloaded.
+    let missing = dry_run(&home.join("elsewhere"));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(stderr.contains("model.path") && stderr.contains("hf download tiny-org/qwen3-gqa"), "{stderr}");
+    assert!(stderr.contains(&home.join("elsewhere/hub").display().to_string()), "{stderr}");
+    std::fs::remove_dir_all(&home).unwrap();
+    let _ = std::fs::remove_file(&recipe_file);
+}

@@ -52,11 +52,13 @@ pub struct LoggedGeneration<'a> {
 }
 
 impl CompletionsLog {
-    /// The log of stage `stage` in `run_dir`, every `every` generations; `resumed_at` is the stage step of the
-    /// checkpoint a resumed stage starts from (the stage's later lines are removed).
-    pub fn open(run_dir: &Path, stage: &str, every: usize, resumed_at: Option<usize>) -> anyhow::Result<Self> {
+    /// The log of stage `stage` in `run_dir`, every `every` generations; `start_step` is the stage step the stage
+    /// starts from (0, or a resumed checkpoint's): the stage's lines of later steps — left by a killed attempt — are
+    /// removed, so every generation is logged once.
+    pub fn open(run_dir: &Path, stage: &str, every: usize, start_step: usize) -> anyhow::Result<Self> {
         let path = run_dir.join("completions.jsonl");
-        if let (Some(step), Ok(text)) = (resumed_at, std::fs::read_to_string(&path)) {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let step = start_step;
             let kept: String = text
                 .lines()
                 .filter(|l| {
@@ -67,7 +69,9 @@ impl CompletionsLog {
                 })
                 .map(|l| format!("{l}\n"))
                 .collect();
-            model::hf::write_atomic(&path, kept.as_bytes())?;
+            if kept.len() != text.len() {
+                model::hf::write_atomic(&path, kept.as_bytes())?;
+            }
         }
         Ok(Self { path, every: every.max(1), stage: stage.to_string() })
     }

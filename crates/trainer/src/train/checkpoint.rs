@@ -2,11 +2,12 @@
 //!
 //! A checkpoint is a folder under `<run>/checkpoints/`:
 //! `model.safetensors` (HF names, f32) + `config.json`, `optimizer.bpk` (AdamW moments, burn's burnpack),
-//! `state.json` ([`TrainState`]: stage, step, data cursor, counters), `recipe.toml` (the resolved recipe) and
-//! `manifest.json` (size and SHA-256 of every file). It is written to a hidden temporary folder, every file and
-//! the folder fsynced, then renamed into place and the parent fsynced — before anything older is pruned — so a crash
-//! or a power loss at any moment leaves the previous checkpoints intact; a folder without a valid manifest is
-//! never resumed from.
+//! `state.json` ([`TrainState`]: stage, step, data cursor, counters), `recipe.toml` (the resolved recipe),
+//! `tokenizer.json` (the run's tokenizer: a resume under a different one is refused) and `manifest.json` (size and
+//! SHA-256 of every file). It is written to a hidden temporary folder, every file and the folder fsynced, then
+//! renamed into place and the parent fsynced — before anything older is pruned, and pruning renames a checkpoint
+//! aside before deleting it ([`crate::train::publish`]) — so a crash or a power loss at any moment leaves every
+//! checkpoint either whole or absent; a folder without a valid manifest is never resumed from.
 
 use std::path::{Path, PathBuf};
 
@@ -14,9 +15,12 @@ use anyhow::{Context, bail};
 use burn::optim::ModuleOptimizer;
 use model::hf::{hf_tensors, sync_dir, write_atomic, write_safetensors};
 use model::weights::CheckpointWeights;
-use model::{CausalLm, ModelConfig};
+use model::{CausalLm, ModelConfig, TextTokenizer};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::train::fault::{self, KillPoint};
+use crate::train::publish;
 
 /// Progress of a run, saved with each checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,22 +96,24 @@ impl TrainState {
     }
 }
 
-const FILES: &[&str] = &["model.safetensors", "config.json", "optimizer.bpk", "state.json", "recipe.toml"];
+const FILES: &[&str] =
+    &["model.safetensors", "config.json", "optimizer.bpk", "state.json", "recipe.toml", "tokenizer.json"];
 
 /// Writes a checkpoint called `name` under `root` atomically and returns its folder.
 pub fn save(
     root: &Path,
     name: &str,
     model: &CausalLm,
+    tokenizer: &TextTokenizer,
     optimizer: &ModuleOptimizer,
     state: &TrainState,
     recipe_toml: &str,
 ) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
-    let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
+    let dest = root.join(name);
+    let tmp = publish::staging(&dest)?;
     write_safetensors(&tmp.join("model.safetensors"), &hf_tensors(model)?)?;
+    fault::kill_point(KillPoint::CheckpointSave);
+    tokenizer.save(&tmp.join("tokenizer.json"))?;
     write_atomic(&tmp.join("config.json"), serde_json::to_string_pretty(&model.config)?.as_bytes())?;
     optimizer.save(tmp.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving the optimizer state: {e:?}"))?;
     std::fs::File::open(tmp.join("optimizer.bpk"))?.sync_all()?;
@@ -119,14 +125,23 @@ pub fn save(
         manifest.insert(f.to_string(), serde_json::json!({"bytes": bytes.len(), "sha256": sha256(&bytes)}));
     }
     write_atomic(&tmp.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
-    let dest = root.join(name);
-    if dest.exists() {
-        std::fs::remove_dir_all(&dest)?;
-    }
-    sync_dir(&tmp)?;
-    std::fs::rename(&tmp, &dest).with_context(|| format!("moving the checkpoint into {}", dest.display()))?;
-    sync_dir(root)?;
+    publish::publish(&tmp, &dest)?;
+    fault::kill_point(KillPoint::CheckpointPublished);
     Ok(dest)
+}
+
+/// Refuses to resume from the checkpoint `dir` under a tokenizer other than the one it was trained with (token
+/// ids, and so every step after the resume, would differ).
+pub fn check_tokenizer(dir: &Path, tokenizer: &TextTokenizer) -> anyhow::Result<()> {
+    let path = dir.join("tokenizer.json");
+    let saved = std::fs::read_to_string(&path).with_context(|| format!("{}: missing", path.display()))?;
+    if saved != tokenizer.to_json()? {
+        bail!(
+            "{}: the run's tokenizer differs from the one this checkpoint was trained with (model.tokenizer,              model.path or the embedding token changed); resume with the original, or start a new run",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -254,7 +269,7 @@ pub fn prune(root: &Path, keep: usize) -> anyhow::Result<()> {
     steps.sort();
     let excess = steps.len().saturating_sub(keep);
     for (_, path) in steps.into_iter().take(excess) {
-        std::fs::remove_dir_all(&path)?;
+        publish::remove(&path)?;
     }
     Ok(())
 }

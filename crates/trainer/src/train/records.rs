@@ -21,9 +21,9 @@ use crate::recipe::Recipe;
 pub struct StageSummary {
     /// Stage name.
     pub name: String,
-    /// Steps run in this process (after any resume).
+    /// Optimizer steps of the stage.
     pub steps: usize,
-    /// Mean loss of the last (up to) 10 steps.
+    /// Mean of the last (up to) 10 `train/loss` values the stage logged.
     pub final_loss: f64,
     /// Tokens processed.
     pub tokens: u64,

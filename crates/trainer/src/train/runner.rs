@@ -33,7 +33,6 @@ use serde_json::Value;
 
 use crate::eval::evaluator::{EvalOptions, evaluate};
 use crate::grpo::completions::CompletionsLog;
-use crate::model_source;
 use crate::recipe::{Recipe, StageKind, StageSpec};
 use crate::stages::example::ExampleEncoder;
 use crate::stages::grpo::{self, GrpoMethod};
@@ -41,14 +40,15 @@ use crate::stages::objective::Objective;
 use crate::stages::{StageMethod, SupervisedMethod, contrastive, warmup};
 use crate::train::checkpoint::{self, TrainState};
 use crate::train::collective::{self, Collective};
-use crate::train::fault;
+use crate::train::fault::{self, KillPoint};
 use crate::train::grads::{all_reduce_mean, clip_global_norm};
 use crate::train::guard::check_step;
 use crate::train::metrics::MetricsLog;
 use crate::train::progress::StageProgress;
 use crate::train::records::StageSummary;
 use crate::train::schedule::learning_rate;
-use crate::train::{recipe_change, records, replicas, run_dir};
+use crate::train::{preflight, publish, recipe_change, records, replicas, run_dir};
+use crate::{model_card, model_source};
 
 /// Where a run starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,17 +77,26 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     let device_spec = collective::device_for_rank(&recipe.run.device, comm.local_rank());
     let device = model::parse_device(&device_spec)?.autodiff();
     let ckpt_root = out.join("checkpoints");
+    let _lock = if comm.is_rank0() { Some(run_dir::lock(&out)?) } else { None };
+    let stage_names: Vec<&str> = recipe.stage.iter().map(|s| s.name.as_str()).collect();
     // Rank 0 decides where the run starts; the others follow its choice.
     let explicit = matches!(resume, Resume::From(_));
     let choice = if comm.is_rank0() {
         match resume {
             Resume::Fresh | Resume::Overwrite => {
-                let stages: Vec<&str> = recipe.stage.iter().map(|s| s.name.as_str()).collect();
-                run_dir::claim_fresh(&out, &stages, resume == Resume::Overwrite)?;
+                run_dir::claim_fresh(&out, &stage_names, resume == Resume::Overwrite)?;
                 records::write_recipe(&out, recipe_toml)?;
                 None
             }
-            Resume::Auto => checkpoint::latest(&ckpt_root)?.map(|(dir, _)| dir),
+            Resume::Auto => {
+                let found = checkpoint::latest(&ckpt_root)?.map(|(dir, _)| dir);
+                if found.is_none() {
+                    // Nothing to resume: what the folder holds is an attempt killed before its first checkpoint.
+                    run_dir::restart_unsaved(&out, &stage_names, recipe_toml)?;
+                    records::write_recipe(&out, recipe_toml)?;
+                }
+                found
+            }
             Resume::From(dir) => Some(dir),
         }
     } else {
@@ -110,6 +119,15 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     };
     let loaded = model_source::open(&recipe.model, &recipe.format, &device)?;
     let tokenizer = loaded.tokenizer.clone();
+    if let Some((dir, _)) = &resume_from {
+        checkpoint::check_tokenizer(dir, &tokenizer)?;
+    }
+    if comm.is_rank0() {
+        // Staging and set-aside folders of a killed process (never a finished checkpoint or export).
+        for parent in std::iter::once(ckpt_root.clone()).chain(recipe.stage.iter().map(|s| out.join(&s.name))) {
+            publish::remove_leftovers(&parent)?;
+        }
+    }
     let format = recipe.format.resolve(tokenizer.chat_template.as_ref()).context("format.chat_template")?;
     if recipe.format.chat_template {
         eprintln!("query template from the model's chat template: {:?}", format.query_template);
@@ -129,6 +147,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     };
     let policy = recipe.data.bad_rows;
     let corpus = Arc::new(Corpus::load(&ShardSet::open(&recipe.data.corpus)?, &recipe.data.columns, policy)?);
+    preflight::check_data(recipe, &corpus, first_stage)?;
     replicas::check(comm, &model, "the starting weights")?;
     // A stage-final checkpoint whose stage has no record: the export or the evaluations were interrupted.
     let unfinished =
@@ -150,8 +169,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
             comm,
         };
         eprintln!("[{}] completing the stage's export and evaluation, which were interrupted", state.stage_name);
-        let loss = crate::train::metrics::recent_loss(&out, &state.stage_name);
-        summaries.push(finish_stage(&ctx, &model, state, (0, loss, Instant::now()), &mut metrics)?);
+        summaries.push(finish_stage(&ctx, &model, state, Instant::now(), &mut metrics)?);
     }
     for (index, stage) in recipe.stage.iter().enumerate().skip(first_stage).filter(|(_, s)| s.enabled) {
         let ctx = StageContext {
@@ -273,9 +291,12 @@ fn run_stage(
                 completions: match stage.grpo.log_completions_every {
                     0 => None,
                     _ if !comm.is_rank0() => None,
-                    every => {
-                        Some(CompletionsLog::open(ctx.out, &stage.name, every, resume.as_ref().map(|(_, s)| s.step))?)
-                    }
+                    every => Some(CompletionsLog::open(
+                        ctx.out,
+                        &stage.name,
+                        every,
+                        resume.as_ref().map_or(0, |(_, s)| s.step),
+                    )?),
                 },
             })
         }
@@ -311,7 +332,6 @@ fn run_stage(
     let is_rank0 = comm.is_rank0();
     let dump = fault::faults().dump_grads.clone();
     let progress = StageProgress::new(&stage.name, stage.steps, first_step, recipe.run.log_every, is_rank0);
-    let mut recent: Vec<f64> = Vec::new();
 
     for step in first_step..stage.steps {
         let step_start = Instant::now();
@@ -336,10 +356,6 @@ fn run_stage(
         state.tokens += tokens as u64;
         *global_step += 1;
         state.global_step = *global_step;
-        recent.push(loss);
-        if recent.len() > 10 {
-            recent.remove(0);
-        }
         let tokens_per_s = tokens as f64 / step_start.elapsed().as_secs_f64().max(1e-9);
         progress.step(state.step, loss, lr, tokens_per_s, is_rank0);
         if is_rank0 && (state.step.is_multiple_of(recipe.run.log_every) || state.step == stage.steps) {
@@ -359,22 +375,24 @@ fn run_stage(
             let extra = [("stage", Value::from(stage.name.clone())), ("stage_step", Value::from(state.step))];
             metrics.log(*global_step, &values, &extra)?;
         }
+        // Evaluate before checkpointing the same step: a kill in between then repeats both, so each evaluation is
+        // logged exactly once.
+        if stage.eval_every > 0 && state.step.is_multiple_of(stage.eval_every) && state.step < stage.steps {
+            if is_rank0 {
+                run_evals(ctx, &model, *global_step, metrics)?;
+            }
+            ctx.after_rank0("the evaluation rank 0 runs");
+        }
         let every = recipe.run.checkpoint_every;
         if every > 0 && state.step.is_multiple_of(every) && state.step < stage.steps {
             state.set_resume(comm.all_gather_json("the ranks' resume states", &method.resume_state())?);
             if is_rank0 {
                 let root = ctx.out.join("checkpoints");
                 let name = format!("step-{:08}", state.global_step);
-                checkpoint::save(&root, &name, &model, &optimizer, &state, ctx.recipe_toml)?;
+                checkpoint::save(&root, &name, &model, ctx.tokenizer, &optimizer, &state, ctx.recipe_toml)?;
                 checkpoint::prune(&root, recipe.run.keep_last)?;
             }
             ctx.after_rank0("the checkpoint rank 0 writes");
-        }
-        if stage.eval_every > 0 && state.step.is_multiple_of(stage.eval_every) && state.step < stage.steps {
-            if is_rank0 {
-                run_evals(ctx, &model, *global_step, metrics)?;
-            }
-            ctx.after_rank0("the evaluation rank 0 runs");
         }
     }
     progress.finish();
@@ -384,42 +402,49 @@ fn run_stage(
     if is_rank0 {
         state.set_resume(vec![Default::default(); comm.world_size()]);
         let root = ctx.out.join("checkpoints");
-        checkpoint::save(&root, &format!("{}-final", stage.name), &model, &optimizer, &state, ctx.recipe_toml)?;
+        let name = format!("{}-final", stage.name);
+        checkpoint::save(&root, &name, &model, ctx.tokenizer, &optimizer, &state, ctx.recipe_toml)?;
     }
-    let loss = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
-    let summary = finish_stage(ctx, &model, &state, (stage.steps - first_step, loss, started), metrics)?;
+    let summary = finish_stage(ctx, &model, &state, started, metrics)?;
     Ok((model, summary))
 }
 
-/// The end of a stage after its final checkpoint: the HF export, the evaluations and the stage's record (written
-/// last, so a run killed before it completes them on resume). `run` is (steps run in this process, final loss,
-/// start time).
+/// The end of a stage after its final checkpoint: the HF export, the evaluations, the export's model card (with
+/// their results) and the export's publication (whole), then the stage's record (written last, so a run killed
+/// before it completes them on resume). `started`: when this process started the stage.
 fn finish_stage(
     ctx: &StageContext,
     model: &CausalLm,
     state: &TrainState,
-    (steps, final_loss, started): (usize, f64, Instant),
+    started: Instant,
     metrics: &mut MetricsLog,
 ) -> anyhow::Result<StageSummary> {
     let stage = ctx.stage;
     let export = ctx.out.join(&stage.name).join("final");
     let evals = if ctx.comm.is_rank0() {
-        model::export_dir(&export, model, ctx.tokenizer, None, ctx.format)?;
-        run_evals(ctx, model, state.global_step, metrics)?
+        let staging = publish::staging(&export)?;
+        export_model(ctx, model, &staging)?;
+        fault::kill_point(KillPoint::Export);
+        let evals = run_evals(ctx, model, state.global_step, metrics)?;
+        let card = model_card::render(ctx.recipe, ctx.recipe_toml, stage, &evals);
+        model::hf::write_atomic(&staging.join("README.md"), card.as_bytes())?;
+        publish::publish(&staging, &export)?;
+        evals
     } else {
         Vec::new()
     };
     ctx.after_rank0("the stage-final checkpoint, export and evaluation rank 0 runs");
     let summary = StageSummary {
         name: stage.name.clone(),
-        steps,
-        final_loss,
+        steps: state.step,
+        final_loss: crate::train::metrics::recent_loss(ctx.out, &stage.name),
         tokens: state.tokens,
         seconds: started.elapsed().as_secs_f64(),
         export: export.clone(),
         evals,
     };
     if ctx.comm.is_rank0() {
+        fault::kill_point(KillPoint::StageRecord);
         records::write_stage(ctx.out, &summary)?;
         eprintln!(
             "[{}] done: {} steps, {} tokens, {:.1}s, final loss {:.4}; model exported to {}",
@@ -434,6 +459,25 @@ fn finish_stage(
     Ok(summary)
 }
 
+/// Writes the HF export of `model` into `dir`. From a HF source folder, its `config.json` fields that the model
+/// does not change (architectures, rope scaling, ...) and its `generation_config.json` are carried over.
+fn export_model(ctx: &StageContext, model: &CausalLm, dir: &Path) -> anyhow::Result<()> {
+    let source = ctx.recipe.model.path.as_deref().filter(|p| p.is_dir());
+    let hf_config: Option<Value> = match source.map(|d| d.join("config.json")) {
+        Some(path) => Some(
+            serde_json::from_str(&std::fs::read_to_string(&path)?)
+                .with_context(|| format!("{}: not valid JSON", path.display()))?,
+        ),
+        None => None,
+    };
+    model::export_dir(dir, model, ctx.tokenizer, hf_config.as_ref(), ctx.format)?;
+    if let Some(generation) = source.map(|d| d.join("generation_config.json")).filter(|p| p.is_file()) {
+        let bytes = std::fs::read(&generation).with_context(|| format!("reading {}", generation.display()))?;
+        model::hf::write_atomic(&dir.join("generation_config.json"), &bytes)?;
+    }
+    Ok(())
+}
+
 /// The weights the stage started from (its KL reference): the previous enabled stage's final checkpoint of this
 /// run, or the recipe's model for the first enabled stage. Taken from disk so that a resumed stage gets the same
 /// reference.
@@ -444,6 +488,7 @@ fn stage_start_model(ctx: &StageContext, current: &CausalLm) -> anyhow::Result<C
     };
     let previous = &previous.name;
     let dir = ctx.out.join("checkpoints").join(format!("{previous}-final"));
+    checkpoint::verify(&dir).with_context(|| format!("the KL reference of stage `{}`", ctx.stage.name))?;
     Ok(checkpoint::load_model(&dir, &device)?.valid())
 }
 
@@ -476,6 +521,7 @@ fn run_evals(
             ctx.stage.name, set.name, set.mode, m.ndcg_10, m.recall_10
         );
         metrics.log(step, &values, &[("stage", Value::from(ctx.stage.name.clone()))])?;
+        fault::kill_point(KillPoint::Eval);
         results.push((set.name.clone(), m.ndcg_10, m.recall_10, m.mrr));
     }
     Ok(results)

@@ -31,3 +31,22 @@ pub fn losses(run: &Path) -> BTreeMap<u64, f64> {
     }
     out
 }
+
+/// The Python of the reference stack (`T1_PYTHON`, default `.venv/bin/python`) when it can import `modules`
+/// (comma-separated), or why not.
+pub fn python_with(modules: &str) -> Result<PathBuf, String> {
+    let python = std::env::var_os("T1_PYTHON").map(PathBuf::from).unwrap_or_else(|| root().join(".venv/bin/python"));
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        Ok(python)
+    } else {
+        Err(format!(
+            "{} cannot import {modules} (install tests/fixtures/requirements-ci.txt there, or set T1_PYTHON)",
+            python.display()
+        ))
+    }
+}
