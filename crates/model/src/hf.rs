@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Tensor};
-use safetensors::{Dtype, tensor::TensorView};
 use serde_json::{Value, json};
 
 use crate::chat::ChatTemplate;
@@ -23,6 +22,7 @@ use crate::params::transpose_host;
 use crate::tokenizer::TextTokenizer;
 use crate::vocab::{EmbRowInit, WithEmbRow};
 use crate::weights::{CheckpointWeights, WeightSource};
+use crate::weights_out::{WeightDtype, WeightLayout, write_file, write_weights};
 
 /// Host tensors by HF name: shape and row-major f32 values.
 pub type HostTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
@@ -184,25 +184,7 @@ impl ModuleVisitor for HostVisitor {
 
 /// Writes `tensors` as one f32 safetensors file, atomically (temporary file, then rename).
 pub fn write_safetensors(path: &Path, tensors: &HostTensors) -> Result<(), ModelError> {
-    let bytes: Vec<(&String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(name, (shape, values))| {
-            let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            (name, shape.clone(), raw)
-        })
-        .collect();
-    let views = bytes
-        .iter()
-        .map(|(name, shape, raw)| {
-            TensorView::new(Dtype::F32, shape.clone(), raw)
-                .map(|v| (name.to_string(), v))
-                .map_err(|e| ModelError::Safetensors { file: path.display().to_string(), reason: e.to_string() })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
-    let data = safetensors::serialize(views, metadata)
-        .map_err(|e| ModelError::Safetensors { file: path.display().to_string(), reason: e.to_string() })?;
-    write_atomic(path, &data)
+    write_file(path, tensors.iter(), WeightDtype::F32)
 }
 
 /// Writes `data` to `path` through a temporary sibling and a rename, so readers never see half a file, and durably:
@@ -230,19 +212,24 @@ fn tmp_sibling(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
-/// Exports a HF model directory at `dir` (created if needed): weights, config, tokenizer and the
-/// sentence-transformers files describing `<embtoken>` pooling.
+/// Exports a HF model directory at `dir` (created if needed): weights (as `layout` says), config, tokenizer and
+/// the sentence-transformers files describing `<embtoken>` pooling.
 pub fn export_dir(
     dir: &Path,
     model: &CausalLm,
     tokenizer: &TextTokenizer,
     hf_config: Option<&Value>,
     format: &TextFormat,
+    layout: WeightLayout,
 ) -> Result<(), ModelError> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
-    write_safetensors(&dir.join("model.safetensors"), &hf_tensors(model)?)?;
+    write_weights(dir, &hf_tensors(model)?, layout)?;
     let mut config = model.config.to_hf_json(hf_config);
     if let Some(obj) = config.as_object_mut() {
+        obj.insert("torch_dtype".into(), json!(layout.dtype.torch_name()));
+        if obj.contains_key("dtype") {
+            obj.insert("dtype".into(), json!(layout.dtype.torch_name()));
+        }
         if let Some(eos) = tokenizer.eos_id {
             obj.insert("eos_token_id".into(), json!(eos));
         }

@@ -34,6 +34,7 @@ pub mod rope;
 pub mod tokenizer;
 pub mod vocab;
 pub mod weights;
+pub mod weights_out;
 
 pub use batch::{PadSide, TokenBatch};
 pub use config::{Family, ModelConfig};
@@ -46,3 +47,4 @@ pub use model::CausalLm;
 pub use rng::SeededRng;
 pub use tokenizer::TextTokenizer;
 pub use vocab::EmbRowInit;
+pub use weights_out::{WeightDtype, WeightLayout};

@@ -246,8 +246,15 @@ fn export_then_load_gives_identical_tensors() {
     for name in FIXTURES {
         let loaded = load(name);
         let dir = tempdir(name);
-        model::export_dir(&dir, &loaded.model, &loaded.tokenizer, Some(&loaded.hf_config), &TextFormat::default())
-            .unwrap();
+        model::export_dir(
+            &dir,
+            &loaded.model,
+            &loaded.tokenizer,
+            Some(&loaded.hf_config),
+            &TextFormat::default(),
+            model::WeightLayout::default(),
+        )
+        .unwrap();
         let again = load_dir(&dir, "<embtoken>", &Device::flex()).unwrap();
         assert!(!again.tokenizer.added_emb_token, "export must carry the embedding token");
         assert_eq!(again.model.config, loaded.model.config);

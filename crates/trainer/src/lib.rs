@@ -10,6 +10,7 @@ pub mod model_card;
 pub mod model_source;
 pub mod npy;
 pub mod recipe;
+pub mod recipe_keys;
 pub mod stages;
 pub mod sweep;
 pub mod train;

@@ -1,7 +1,7 @@
 //! `trainer`: the project's one front door.
 //!
 //! - `trainer --recipe stage1_warmup.toml [--set key.path=value]... [--resume [auto|PATH] | --overwrite] [--dry-run]`
-//!   trains;
+//!   trains (`--list-keys` lists every key `--set` can change);
 //! - `trainer embed --model DIR --input FILE --output OUT.npy` encodes texts;
 //! - `trainer eval --model DIR --queries Q --qrels R --corpus C` scores a model (table, JSON, TREC run);
 //! - `trainer data inspect|import-beir|import-bright|import-jsonl|train-tokenizer` prepares data;
@@ -16,13 +16,27 @@ use trainer::train::runner::{Resume, train};
 
 #[derive(Debug, Parser)]
 #[command(name = "trainer", version, about = "Train reasoning retrievers: warm-up, contrastive alignment, GRPO")]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
     train: TrainArgs,
 }
+
+/// Shown after `--help`.
+const EXAMPLES: &str = "\
+Examples:
+  trainer --recipe curriculum.toml                         # the three stages on the embedded default (CPU)
+  trainer --recipe curriculum.toml --set stage.0.steps=20 --set run.seed=3 --output runs/s3
+  trainer --recipe curriculum.toml --resume                # continue from the newest checkpoint
+  trainer --recipe curriculum.toml --list-keys             # every --set key: value, type, default, meaning
+  trainer --recipe curriculum.toml --dry-run               # the resolved recipe and the plan
+  trainer --recipe curriculum.toml --set 'model.path=\"Qwen/Qwen3-0.6B\"'   # from the local HF cache
+  trainer eval --model checkpoints/curriculum/grpo/final --queries data/test_queries.parquet \\
+               --qrels data/test_qrels.parquet --corpus data/corpus.parquet
+  trainer sweep sweeps/curriculum_ablation.toml --parallel 2
+Recipe reference: recipes/README.md";
 
 #[derive(Debug, Args)]
 struct TrainArgs {
@@ -48,6 +62,9 @@ struct TrainArgs {
     /// Print the resolved recipe and the plan, then exit.
     #[arg(long)]
     dry_run: bool,
+    /// List every key `--set` can change — its value in this recipe, type, default and meaning — then exit.
+    #[arg(long)]
+    list_keys: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,14 +98,20 @@ fn main() {
 fn run_training(args: &TrainArgs) -> anyhow::Result<()> {
     let path = args.recipe.as_ref().context("nothing to do: pass --recipe FILE or a subcommand (see --help)")?;
     let mut overrides = args.set.clone();
+    // As TOML strings, escaped: a quote or backslash in a path stays part of the path.
+    let quoted = |text: String| toml::Value::String(text).to_string();
     if let Some(device) = &args.device {
-        overrides.push(format!("run.device=\"{device}\""));
+        overrides.push(format!("run.device={}", quoted(device.clone())));
     }
     if let Some(output) = &args.output {
-        overrides.push(format!("run.output=\"{}\"", output.display()));
+        overrides.push(format!("run.output={}", quoted(output.display().to_string())));
     }
     let (recipe, file) = Recipe::load(path, &overrides)?;
     let resolved = toml::to_string_pretty(&recipe).context("serialising the resolved recipe")?;
+    if args.list_keys {
+        print!("{}", trainer::recipe_keys::list(&recipe)?);
+        return Ok(());
+    }
     if args.dry_run {
         println!("# resolved recipe ({})\n{resolved}", file.display());
         println!("{}", trainer::recipe::plan(&recipe));

@@ -25,6 +25,8 @@ pub struct Recipe {
     pub stage: Vec<StageSpec>,
     /// Evaluation sets, run at the end of every stage (and every `stage.eval_every` steps).
     pub eval: Vec<EvalSetSpec>,
+    /// How each stage's HF model folder (`<stage>/final/`) is written.
+    pub export: ExportSpec,
 }
 
 impl Default for Recipe {
@@ -36,7 +38,37 @@ impl Default for Recipe {
             data: DataSpec::default(),
             stage: vec![StageSpec::default()],
             eval: Vec::new(),
+            export: ExportSpec::default(),
         }
+    }
+}
+
+/// The HF export written at the end of every stage (checkpoints stay f32, whole: they resume training).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportSpec {
+    /// Weight type: `f32` (exactly as trained) or `bf16` (half the size, as most released checkpoints are).
+    /// Default `f32`.
+    pub dtype: model::WeightDtype,
+    /// Largest weight file in MB (10⁶ bytes); a larger model is sharded with a `model.safetensors.index.json`,
+    /// as `save_pretrained` does. 0: one file. Default 5000 (5 GB).
+    pub max_shard_mb: u64,
+    /// Keep the best model by this dev metric, `<eval set>/<ndcg@10|recall@10|mrr>` (HF's
+    /// `load_best_model_at_end`): every evaluation that beats the best so far exports to `<run>/best/` and
+    /// records it in `<run>/best.json`. Default: unset (no best model).
+    pub best_metric: Option<String>,
+}
+
+impl Default for ExportSpec {
+    fn default() -> Self {
+        Self { dtype: model::WeightDtype::F32, max_shard_mb: 5000, best_metric: None }
+    }
+}
+
+impl ExportSpec {
+    /// The weight layout this asks for.
+    pub fn layout(&self) -> model::WeightLayout {
+        model::WeightLayout { dtype: self.dtype, max_shard_bytes: self.max_shard_mb.saturating_mul(1_000_000) }
     }
 }
 
@@ -591,6 +623,20 @@ impl Recipe {
             check_paths(&e.queries, &format!("eval[{i}].queries"), &err)?;
             check_paths(&e.qrels, &format!("eval[{i}].qrels"), &err)?;
             positive(&format!("eval[{i}].batch_size"), e.batch_size)?;
+        }
+        if let Some(metric) = &self.export.best_metric {
+            let known = metric.split_once('/').is_some_and(|(set, measure)| {
+                self.eval.iter().any(|e| e.name == set) && ["ndcg@10", "recall@10", "mrr"].contains(&measure)
+            });
+            if !known {
+                let sets: Vec<&str> = self.eval.iter().map(|e| e.name.as_str()).collect();
+                return Err(err(
+                    "export.best_metric".into(),
+                    format!(
+                        "`<eval set>/<ndcg@10|recall@10|mrr>` with a set of this recipe ({sets:?}), got {metric:?}"
+                    ),
+                ));
+            }
         }
         if self.stage.is_empty() {
             return Err(err("stage".into(), "at least one [[stage]] is required".into()));

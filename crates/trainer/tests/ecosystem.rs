@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{python_with, root, scratch_dir};
@@ -65,15 +65,71 @@ const DOCUMENTS: [&str; 3] = [
     "John Locke argued that government exists to protect natural rights.",
 ];
 
+/// Trains the recipe into `dir/<name>` with `sets` (`--set` values) and returns its export folder.
+fn train(dir: &Path, name: &str, sets: &[&str]) -> PathBuf {
+    let recipe_file = dir.join(format!("{name}.toml"));
+    std::fs::write(&recipe_file, recipe(&dir.join(name))).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trainer"));
+    cmd.arg("--recipe").arg(&recipe_file);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    dir.join(name).join("warmup/final")
+}
+
+/// `trainer embed --kind kind` of `texts` (raw: it adds the instruction and the embedding token) into `out`.
+fn embed(export: &Path, kind: &str, texts: &[&str], out: &Path) -> Vec<f32> {
+    let input = out.with_extension("jsonl");
+    let raw: Vec<String> = texts.iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect();
+    std::fs::write(&input, raw.join("\n")).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["embed", "--kind", kind, "--model"])
+        .arg(export)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "trainer embed --kind {kind}");
+    let bytes = std::fs::read(out).unwrap();
+    let header = u16::from_le_bytes([bytes[8], bytes[9]]) as usize + 10;
+    bytes[header..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+/// The Python check of `export` against `expected` (`trainer embed`'s output for `texts` of `kind`): token ids,
+/// AutoModel embeddings and, with `st`, sentence-transformers' `encode(prompt_name=kind)` (≤ 1e-4).
+fn verify(python: &Path, export: &Path, kind: &str, texts: &[&str], expected: &Path, st: bool) {
+    let tokenizer = model::TextTokenizer::from_file(&export.join("tokenizer.json"), "<embtoken>").unwrap();
+    let instruction = if kind == "query" { "Query: " } else { "" };
+    let formatted = expected.with_extension("formatted.jsonl");
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|t| {
+            let text = format!("{instruction}{t}<embtoken>");
+            let ids = tokenizer.encode(&text).unwrap();
+            serde_json::json!({ "text": text, "raw": t, "ids": ids }).to_string()
+        })
+        .collect();
+    std::fs::write(&formatted, lines.join("\n")).unwrap();
+    let mut check = Command::new(python);
+    check.arg(root().join("tests/fixtures/make_gguf_fixtures.py")).arg("--verify-embed").arg(export);
+    check.arg("--texts-file").arg(&formatted).arg("--expected").arg(expected).args(["--atol", "1e-4"]);
+    if st {
+        check.args(["--st-prompt", kind]);
+    }
+    let check = check.output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(check.status.success(), "the {kind} check of {} failed:\n{report}", export.display());
+    eprintln!("{kind}s of {}:\n{report}", export.display());
+}
+
 #[test]
 fn an_export_of_the_default_loads_in_transformers_and_sentence_transformers_as_trainer_embed_reads_it() {
     let dir = scratch_dir("ecosystem");
-    let recipe_file = dir.join("recipe.toml");
-    std::fs::write(&recipe_file, recipe(&dir.join("run"))).unwrap();
-    let bin = env!("CARGO_BIN_EXE_trainer");
-    let out = Command::new(bin).arg("--recipe").arg(&recipe_file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let export = dir.join("run/warmup/final");
+    let export = train(&dir, "run", &[]);
 
     // The prompts, and the model card with the stage's evaluation.
     let st: Value =
@@ -89,55 +145,61 @@ fn an_export_of_the_default_loads_in_transformers_and_sentence_transformers_as_t
     assert!(card.contains(&format!("    - type: ndcg_at_10\n      value: {ndcg}\n")), "{card}");
     assert!(card.contains("prompt_name=\"query\""), "{card}");
 
-    let tokenizer = model::TextTokenizer::from_file(&export.join("tokenizer.json"), "<embtoken>").unwrap();
-    let python = match python_with("torch, transformers, sentence_transformers") {
-        Ok(p) => Some(p),
-        Err(why) => {
-            eprintln!("SKIPPED the transformers / sentence-transformers checks of the export: {why}");
-            None
-        }
-    };
-    for (kind, texts, instruction) in [("query", QUERIES, "Query: "), ("document", DOCUMENTS, "")] {
-        // `trainer embed` on the raw texts (it adds the instruction and the embedding token).
-        let input = dir.join(format!("{kind}.jsonl"));
-        let raw: Vec<String> = texts.iter().map(|t| serde_json::json!({ "text": t }).to_string()).collect();
-        std::fs::write(&input, raw.join("\n")).unwrap();
-        let ours = dir.join(format!("{kind}.npy"));
-        let status = Command::new(bin)
-            .args(["embed", "--kind", kind, "--model"])
-            .arg(&export)
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(&ours)
-            .status()
-            .unwrap();
-        assert!(status.success(), "trainer embed --kind {kind}");
-        let Some(python) = &python else { continue };
-        let formatted = dir.join(format!("{kind}-formatted.jsonl"));
-        let lines: Vec<String> = texts
-            .iter()
-            .map(|t| {
-                let text = format!("{instruction}{t}<embtoken>");
-                let ids = tokenizer.encode(&text).unwrap();
-                serde_json::json!({ "text": text, "raw": t, "ids": ids }).to_string()
-            })
-            .collect();
-        std::fs::write(&formatted, lines.join("\n")).unwrap();
+    let python = python_with("torch, transformers, sentence_transformers")
+        .map_err(|why| eprintln!("SKIPPED the transformers / sentence-transformers checks of the export: {why}"))
+        .ok();
+    if let Some(python) = &python {
+        // The Hub's own parser reads the card's front matter and its evaluation results.
         let check = Command::new(python)
-            .arg(root().join("tests/fixtures/make_gguf_fixtures.py"))
-            .arg("--verify-embed")
-            .arg(&export)
-            .arg("--texts-file")
-            .arg(&formatted)
-            .arg("--expected")
-            .arg(&ours)
-            .args(["--atol", "1e-4", "--st-prompt", kind])
+            .args([
+                "-c",
+                "import sys; from huggingface_hub import ModelCard; card = ModelCard.load(sys.argv[1]); \
+                 r = card.data.eval_results[0]; assert card.data.library_name == 'sentence-transformers'; \
+                 print(r.dataset_name, r.metric_type, r.metric_value)",
+            ])
+            .arg(export.join("README.md"))
             .output()
             .unwrap();
-        let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
-        assert!(check.status.success(), "the {kind} check of the export failed:\n{report}");
-        eprintln!("{kind}s:\n{report}");
+        let stdout = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success(), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+        let parts: Vec<&str> = stdout.split_whitespace().collect();
+        assert_eq!(parts[..2], ["dev", "ndcg_at_10"], "the card's first result as the Hub reads it: {stdout}");
+        assert_eq!(parts[2].parse::<f64>().unwrap(), ndcg, "the card's nDCG@10 as the Hub reads it");
+    }
+    for (kind, texts) in [("query", QUERIES), ("document", DOCUMENTS)] {
+        let ours = dir.join(format!("{kind}.npy"));
+        embed(&export, kind, &texts, &ours);
+        if let Some(python) = &python {
+            verify(python, &export, kind, &texts, &ours, true);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bf16_sharded_export_reloads_within_bf16_tolerance() {
+    let dir = scratch_dir("ecosystem-bf16");
+    let f32_export = train(&dir, "f32", &[]);
+    // The tiny model's weights are 2.4 MB in bf16: 1 MB shards make three files and an index.
+    let bf16_export = train(&dir, "bf16", &["export.dtype=\"bf16\"", "export.max_shard_mb=1"]);
+    let files: Vec<String> = std::fs::read_dir(&bf16_export)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("model"))
+        .collect();
+    assert!(files.contains(&"model.safetensors.index.json".to_string()), "{files:?}");
+    assert!(files.contains(&"model-00003-of-00003.safetensors".to_string()), "{files:?}");
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bf16_export.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["torch_dtype"], "bfloat16");
+    let exact = embed(&f32_export, "document", &DOCUMENTS, &dir.join("f32.npy"));
+    let rounded = embed(&bf16_export, "document", &DOCUMENTS, &dir.join("bf16.npy"));
+    let worst = exact.iter().zip(&rounded).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(worst > 0.0 && worst < 2e-2, "bf16 vs f32 embeddings: max abs diff {worst}");
+    match python_with("torch, transformers") {
+        Ok(python) => verify(&python, &bf16_export, "document", &DOCUMENTS, &dir.join("bf16.npy"), false),
+        Err(why) => eprintln!("SKIPPED the transformers check of the bf16 export: {why}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -168,8 +230,11 @@ fn an_export_from_a_hf_source_keeps_its_chat_template_generation_config_and_conf
     let config: Value = serde_json::from_str(&read(&export.join("config.json"))).unwrap();
     assert_eq!(config["layer_types"], serde_json::json!(["full_attention", "full_attention"]), "{config}");
     assert_eq!(config["max_window_layers"], 28, "{config}");
-    match python_with("transformers") {
+    let ours = dir.join("source-docs.npy");
+    embed(&export, "document", &DOCUMENTS, &ours);
+    match python_with("torch, transformers, sentence_transformers") {
         Ok(python) => {
+            verify(&python, &export, "document", &DOCUMENTS, &ours, true);
             let check = Command::new(python)
                 .args([
                     "-c",
@@ -185,7 +250,7 @@ fn an_export_from_a_hf_source_keeps_its_chat_template_generation_config_and_conf
                 format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
             assert!(check.status.success(), "AutoTokenizer lost the chat template:\n{report}");
         }
-        Err(why) => eprintln!("SKIPPED the AutoTokenizer chat-template check: {why}"),
+        Err(why) => eprintln!("SKIPPED the transformers checks of the export of a HF source: {why}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

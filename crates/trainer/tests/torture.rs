@@ -4,8 +4,8 @@
 //! inside a checkpoint save, just after a checkpoint is published, in the middle of pruning, between two
 //! evaluation sets, between an export's writing and its publication, and before a stage's record; the other half
 //! land at random moments. The run must end exactly as the uninterrupted one: the same per-step losses (bitwise),
-//! the same `metrics.jsonl` lines (timings aside), the same exports and completions byte for byte, the same
-//! evaluation records, the same checkpoints — every one verifying — and no leftovers.
+//! the same `metrics.jsonl` lines (timings aside), the same exports (the best model's included) and completions
+//! byte for byte, the same evaluation records, the same checkpoints — every one verifying — and no leftovers.
 //!
 //! `T1_TORTURE_KILLS` sets the number of kills (default 24), `T1_TORTURE_SEED` the random moments (default 1).
 
@@ -31,6 +31,9 @@ output = "{out}"
 checkpoint_every = 2
 keep_last = 2
 log_every = 1
+
+[export]
+best_metric = "dev-plain/ndcg@10"
 
 [model]
 preset = "tiny"
@@ -288,7 +291,9 @@ fn check_same_run(run: &Path, full: &Path) {
         v
     };
     assert_eq!(summary(run), summary(full), "summary.json");
+    assert_eq!(files(&run.join("best")), files(&full.join("best")), "the best model's export");
     let text = |run: &Path, f: &str| std::fs::read_to_string(run.join(f)).unwrap();
+    assert_eq!(text(run, "best.json"), text(full, "best.json"), "best.json");
     assert_eq!(text(run, "completions.jsonl"), text(full, "completions.jsonl"), "completions.jsonl");
     assert_eq!(text(run, "recipe.toml"), text(full, "recipe.toml"), "recipe.toml");
     // The same checkpoints — byte for byte, except the optimizer state, whose serialisation order varies between

@@ -541,6 +541,7 @@ fn recipe_reference_lists_every_field() {
     check("[stage.limits]", &stage["limits"], &[]);
     check("[stage.loss]", &stage["loss"], &[]);
     check("[[eval]]", &value["eval"][0], &[]);
+    check("[export]", &value["export"], &[]);
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! a per-task table on stdout, a JSON report and a standard TREC run file (`qid Q0 docid rank score tag`) that
 //! trec_eval or pytrec_eval can re-score.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -124,7 +123,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         "per_query": report.per_query,
         "reasoning": report.reasoning,
     });
-    std::fs::write(args.out.join("report.json"), serde_json::to_string_pretty(&json)?)?;
+    model::hf::write_atomic(&args.out.join("report.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     write_trec_run(&args.out.join("run.trec"), &report, "reasoning-retriever")?;
     eprintln!("wrote {} and {}", args.out.join("report.json").display(), args.out.join("run.trec").display());
     Ok(())
@@ -151,19 +150,19 @@ pub fn table(report: &EvalReport) -> String {
     out
 }
 
-/// Writes `qid Q0 docid rank score tag` lines, each query in trec_eval's order. Scores are written with every digit
-/// of their shortest exact form, so re-scoring the file orders near-ties as the reported metrics did.
+/// Writes `qid Q0 docid rank score tag` lines, each query in trec_eval's order, atomically (a killed run leaves no
+/// truncated file for trec_eval to score). Scores are written with every digit of their shortest exact form, so
+/// re-scoring the file orders near-ties as the reported metrics did.
 pub fn write_trec_run(path: &std::path::Path, report: &EvalReport, tag: &str) -> anyhow::Result<()> {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut text = String::new();
     let mut qids: Vec<&String> = report.run.keys().collect();
     qids.sort();
     for qid in qids {
         let mut docs = report.run[qid].clone();
         trec_order(&mut docs);
         for (rank, (doc, score)) in docs.iter().enumerate() {
-            writeln!(file, "{qid} Q0 {doc} {} {score} {tag}", rank + 1)?;
+            text.push_str(&format!("{qid} Q0 {doc} {} {score} {tag}\n", rank + 1));
         }
     }
-    file.flush()?;
-    Ok(())
+    Ok(model::hf::write_atomic(path, text.as_bytes())?)
 }

@@ -1,5 +1,6 @@
 //! The shared training loop and its parts.
 
+pub mod best;
 pub mod checkpoint;
 pub mod collective;
 pub mod fault;

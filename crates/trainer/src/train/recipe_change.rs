@@ -1,6 +1,6 @@
 //! What a resumed run may change in its recipe. The checkpoint holds the recipe it was made with; a resume under a
 //! different one continues a run that no single recipe describes. Settings that do not touch the numbers (logging,
-//! checkpointing, evaluation, deadlines, device) may change — with a warning; anything else (seeds, data, model,
+//! checkpointing, evaluation, export, deadlines, device) may change — with a warning; anything else (seeds, data, model,
 //! batch sizes, schedules, losses) is refused, naming the keys.
 
 use anyhow::bail;
@@ -16,6 +16,7 @@ const FREE: &[&str] = &[
     "run.world_size",
     "run.device",
     "eval",
+    "export",
     "stage.*.eval_every",
 ];
 

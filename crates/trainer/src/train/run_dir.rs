@@ -8,8 +8,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 /// What a run writes into its folder, besides one export folder per stage.
-const RUN_FILES: &[&str] =
-    &["metrics.jsonl", "completions.jsonl", "checkpoints", "tensorboard", "recipe.toml", "stages", "summary.json"];
+const RUN_FILES: &[&str] = &[
+    "metrics.jsonl",
+    "completions.jsonl",
+    "checkpoints",
+    "tensorboard",
+    "recipe.toml",
+    "stages",
+    "summary.json",
+    "best",
+    "best.json",
+];
 
 /// The files of an earlier run in `out` (`stages`: the recipe's stage names, whose export folders count too).
 pub fn earlier_run(out: &Path, stages: &[&str]) -> Vec<PathBuf> {

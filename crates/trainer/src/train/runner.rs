@@ -19,6 +19,7 @@
 //! every batch, the stages make their step-wide counts global, gradients are averaged once per step, and rank 0
 //! alone writes files, logs and evaluates while the others wait at a barrier.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,7 @@ use crate::stages::example::ExampleEncoder;
 use crate::stages::grpo::{self, GrpoMethod};
 use crate::stages::objective::Objective;
 use crate::stages::{StageMethod, SupervisedMethod, contrastive, warmup};
+use crate::train::best::{BestModel, Candidate};
 use crate::train::checkpoint::{self, TrainState};
 use crate::train::collective::{self, Collective};
 use crate::train::fault::{self, KillPoint};
@@ -124,8 +126,14 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
     }
     if comm.is_rank0() {
         // Staging and set-aside folders of a killed process (never a finished checkpoint or export).
-        for parent in std::iter::once(ckpt_root.clone()).chain(recipe.stage.iter().map(|s| out.join(&s.name))) {
+        let parents =
+            [ckpt_root.clone(), out.clone()].into_iter().chain(recipe.stage.iter().map(|s| out.join(&s.name)));
+        for parent in parents {
             publish::remove_leftovers(&parent)?;
+        }
+        // A run killed between publishing a checkpoint and pruning the older ones prunes them now.
+        if ckpt_root.is_dir() {
+            checkpoint::prune(&ckpt_root, recipe.run.keep_last)?;
         }
     }
     let format = recipe.format.resolve(tokenizer.chat_template.as_ref()).context("format.chat_template")?;
@@ -154,6 +162,9 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         resume_from.as_ref().map(|(_, s)| s).filter(|s| s.stage_done() && !records::has_stage(&out, &s.stage_name));
     let restart = resume_from.as_ref().map(|(_, s)| (s.global_step, unfinished.is_some()));
     let mut metrics = MetricsLog::open(&out, comm.rank(), restart)?;
+    // After the log is cut back to the checkpoint: the best value so far is read from it.
+    let best =
+        RefCell::new(if comm.is_rank0() { BestModel::open(&out, recipe.export.best_metric.as_deref()) } else { None });
     let mut global_step = resume_from.as_ref().map_or(0, |(_, s)| s.global_step);
     let mut summaries = Vec::new();
     if let Some(state) = unfinished {
@@ -167,6 +178,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
             corpus: corpus.clone(),
             out: &out,
             comm,
+            best: &best,
         };
         eprintln!("[{}] completing the stage's export and evaluation, which were interrupted", state.stage_name);
         summaries.push(finish_stage(&ctx, &model, state, Instant::now(), &mut metrics)?);
@@ -182,6 +194,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
             corpus: corpus.clone(),
             out: &out,
             comm,
+            best: &best,
         };
         let (trained, summary) = run_stage(&ctx, model, start.take(), &mut global_step, &mut metrics)?;
         model = trained;
@@ -209,6 +222,8 @@ struct StageContext<'a> {
     out: &'a Path,
     /// The job's process group.
     comm: &'a dyn Collective,
+    /// The run's best model by `export.best_metric` (rank 0, when set).
+    best: &'a RefCell<Option<BestModel>>,
 }
 
 impl StageContext<'_> {
@@ -379,7 +394,7 @@ fn run_stage(
         // logged exactly once.
         if stage.eval_every > 0 && state.step.is_multiple_of(stage.eval_every) && state.step < stage.steps {
             if is_rank0 {
-                run_evals(ctx, &model, *global_step, metrics)?;
+                run_evals(ctx, &model, (state.step, *global_step), metrics)?;
             }
             ctx.after_rank0("the evaluation rank 0 runs");
         }
@@ -425,7 +440,7 @@ fn finish_stage(
         let staging = publish::staging(&export)?;
         export_model(ctx, model, &staging)?;
         fault::kill_point(KillPoint::Export);
-        let evals = run_evals(ctx, model, state.global_step, metrics)?;
+        let evals = run_evals(ctx, model, (state.step, state.global_step), metrics)?;
         let card = model_card::render(ctx.recipe, ctx.recipe_toml, stage, &evals);
         model::hf::write_atomic(&staging.join("README.md"), card.as_bytes())?;
         publish::publish(&staging, &export)?;
@@ -470,7 +485,7 @@ fn export_model(ctx: &StageContext, model: &CausalLm, dir: &Path) -> anyhow::Res
         ),
         None => None,
     };
-    model::export_dir(dir, model, ctx.tokenizer, hf_config.as_ref(), ctx.format)?;
+    model::export_dir(dir, model, ctx.tokenizer, hf_config.as_ref(), ctx.format, ctx.recipe.export.layout())?;
     if let Some(generation) = source.map(|d| d.join("generation_config.json")).filter(|p| p.is_file()) {
         let bytes = std::fs::read(&generation).with_context(|| format!("reading {}", generation.display()))?;
         model::hf::write_atomic(&dir.join("generation_config.json"), &bytes)?;
@@ -492,12 +507,13 @@ fn stage_start_model(ctx: &StageContext, current: &CausalLm) -> anyhow::Result<C
     Ok(checkpoint::load_model(&dir, &device)?.valid())
 }
 
-/// Runs the recipe's evaluation sets at the current weights, logs `eval/<set>/<metric>` and returns
-/// (set, nDCG@10, Recall@10, MRR) per set.
+/// Runs the recipe's evaluation sets at the current weights (at `(stage step, global step)`), logs
+/// `eval/<set>/<metric>`, exports a new best model when one is tracked and beaten, and returns (set, nDCG@10,
+/// Recall@10, MRR) per set.
 fn run_evals(
     ctx: &StageContext,
     model: &CausalLm,
-    step: u64,
+    (stage_step, step): (usize, u64),
     metrics: &mut MetricsLog,
 ) -> anyhow::Result<Vec<(String, f64, f64, f64)>> {
     let mut results = Vec::new();
@@ -523,6 +539,14 @@ fn run_evals(
         metrics.log(step, &values, &[("stage", Value::from(ctx.stage.name.clone()))])?;
         fault::kill_point(KillPoint::Eval);
         results.push((set.name.clone(), m.ndcg_10, m.recall_10, m.mrr));
+    }
+    if let Some(best) = ctx.best.borrow_mut().as_mut() {
+        let candidate = Candidate { evals: &results, stage: &ctx.stage.name, stage_step, global_step: step };
+        best.offer(model, &candidate, |model, dir| {
+            export_model(ctx, model, dir)?;
+            let card = model_card::render(ctx.recipe, ctx.recipe_toml, ctx.stage, &results);
+            Ok(model::hf::write_atomic(&dir.join("README.md"), card.as_bytes())?)
+        })?;
     }
     Ok(results)
 }
