@@ -96,14 +96,22 @@ impl<T: Send + 'static> Prefetch<T> {
         let work_rx = Arc::new(Mutex::new(work_rx));
         let prepare = Arc::new(prepare);
 
+        // A thread the OS refuses is an error, not a panic (the threads already started end with the channels).
+        let spawn = |name: String, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name)
+                .spawn(body)
+                .map_err(|e| DataError::Config(format!("cannot start a prefetch thread ({e}): lower data.workers")))
+        };
         let mut threads = Vec::with_capacity(config.workers + 1);
-        for _ in 0..config.workers {
+        for i in 0..config.workers {
             let (rx, tx, stop, prepare) =
                 (Arc::clone(&work_rx), result_tx.clone(), Arc::clone(&stop), Arc::clone(&prepare));
-            threads.push(std::thread::spawn(move || work(&rx, &tx, &stop, &*prepare)));
+            threads.push(spawn(format!("prefetch-{i}"), Box::new(move || work(&rx, &tx, &stop, &*prepare)))?);
         }
         let stop_reader = Arc::clone(&stop);
-        threads.push(std::thread::spawn(move || read(stream, &credit_rx, &work_tx, &result_tx, &stop_reader)));
+        let reader = move || read(stream, &credit_rx, &work_tx, &result_tx, &stop_reader);
+        threads.push(spawn("prefetch-reader".into(), Box::new(reader))?);
         Ok(Self {
             results,
             pending: BTreeMap::new(),

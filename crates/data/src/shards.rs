@@ -28,8 +28,11 @@ impl Shard {
     pub fn open(path: &Path) -> Result<Self> {
         check_magic(path)?;
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-            .map_err(|e| DataError::CorruptParquet { path: path.to_path_buf(), reason: e.to_string() })?;
+        // A crafted footer must not take the process down: a parser panic becomes an error, as for data pages.
+        let metadata = catch_unwind(AssertUnwindSafe(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())))
+            .map_err(|_| "the Parquet footer parser panicked".to_string())
+            .and_then(|loaded| loaded.map_err(|e| e.to_string()))
+            .map_err(|reason| DataError::CorruptParquet { path: path.to_path_buf(), reason })?;
         let row_groups =
             metadata.metadata().row_groups().iter().map(|rg| u64::try_from(rg.num_rows()).unwrap_or(0)).collect();
         Ok(Self { path: Arc::from(path), metadata, row_groups })

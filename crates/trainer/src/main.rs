@@ -5,12 +5,13 @@
 //! - `trainer embed --model DIR --input FILE --output OUT.npy` encodes texts;
 //! - `trainer eval --model DIR --queries Q --qrels R --corpus C` scores a model (table, JSON, TREC run);
 //! - `trainer data inspect|import-beir|import-bright|import-jsonl|train-tokenizer` prepares data;
-//! - `trainer sweep FILE [--parallel N] [--report] [--slurm]` runs an ablation sweep.
+//! - `trainer sweep FILE [--parallel N] [--report] [--slurm]` runs an ablation sweep;
+//! - `trainer completions bash|zsh|fish|...` prints a shell completion script.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use trainer::recipe::Recipe;
 use trainer::train::runner::{Resume, train};
 
@@ -78,6 +79,11 @@ enum Command {
     Data(trainer::data_cmd::DataCommand),
     /// Run an ablation sweep (variants × seeds of one recipe): locally, resumable, or as a Slurm job array.
     Sweep(trainer::sweep::SweepArgs),
+    /// Print a shell completion script (for bash: `trainer completions bash > /etc/bash_completion.d/trainer`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() {
@@ -87,6 +93,10 @@ fn main() {
         Some(Command::Data(cmd)) => trainer::data_cmd::run(cmd),
         Some(Command::Eval(args)) => trainer::eval::command::run(args),
         Some(Command::Sweep(args)) => trainer::sweep::run(args),
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut Cli::command(), "trainer", &mut std::io::stdout());
+            Ok(())
+        }
         None => run_training(&cli.train),
     };
     if let Err(e) = result {

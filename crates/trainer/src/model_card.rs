@@ -26,6 +26,15 @@ pub fn render(recipe: &Recipe, recipe_toml: &str, stage: &StageSpec, evals: &[Ev
     if let Some(base) = base_model(recipe) {
         out.push_str(&format!("base_model: {}\n", q(&base)));
     }
+    if let Some(license) = &recipe.export.license {
+        out.push_str(&format!("license: {}\n", q(license)));
+    }
+    if !recipe.export.datasets.is_empty() {
+        out.push_str("datasets:\n");
+        for dataset in &recipe.export.datasets {
+            out.push_str(&format!("- {}\n", q(dataset)));
+        }
+    }
     if !evals.is_empty() {
         out.push_str(&format!("model-index:\n- name: {}\n  results:\n", q(&title)));
         for (set, ndcg, recall, mrr) in evals {
@@ -147,10 +156,13 @@ mod tests {
         let mut recipe = Recipe::default();
         recipe.eval.push(crate::recipe::EvalSetSpec::default());
         recipe.model.path = Some("/h/hub/models--Qwen--Qwen3-0.6B/snapshots/abc".into());
+        recipe.export.license = Some("apache-2.0".into());
+        recipe.export.datasets = vec!["org/reasoning-queries".into()];
         let stage = recipe.stage[0].clone();
         let card = render(&recipe, "[run]\nname = \"run\"\n", &stage, &[("dev".into(), 0.25, 0.5, 0.375)]);
         assert!(card.starts_with("---\nlibrary_name: sentence-transformers\n"), "{card}");
-        assert!(card.contains("base_model: \"Qwen/Qwen3-0.6B\"\n"), "{card}");
+        assert!(card.contains("base_model: \"Qwen/Qwen3-0.6B\"\nlicense: \"apache-2.0\"\n"), "{card}");
+        assert!(card.contains("datasets:\n- \"org/reasoning-queries\"\n"), "{card}");
         assert!(card.contains("      name: \"dev\"\n      type: \"dev_queries\"\n"), "{card}");
         assert!(card.contains("    - type: ndcg_at_10\n      value: 0.25\n"), "{card}");
         assert!(card.contains("| dev | 0.2500 | 0.5000 | 0.3750 |"), "{card}");

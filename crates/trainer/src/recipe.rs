@@ -57,11 +57,22 @@ pub struct ExportSpec {
     /// `load_best_model_at_end`): every evaluation that beats the best so far exports to `<run>/best/` and
     /// records it in `<run>/best.json`. Default: unset (no best model).
     pub best_metric: Option<String>,
+    /// The model card's `license` (a Hub licence id such as `apache-2.0`; it follows the base model's). Default:
+    /// unset (the card says none).
+    pub license: Option<String>,
+    /// The model card's `datasets`: Hub ids of the training data, when it is published. Default none.
+    pub datasets: Vec<String>,
 }
 
 impl Default for ExportSpec {
     fn default() -> Self {
-        Self { dtype: model::WeightDtype::F32, max_shard_mb: 5000, best_metric: None }
+        Self {
+            dtype: model::WeightDtype::F32,
+            max_shard_mb: 5000,
+            best_metric: None,
+            license: None,
+            datasets: Vec::new(),
+        }
     }
 }
 
@@ -572,6 +583,16 @@ impl Recipe {
         positive("data.shuffle_window", self.data.shuffle_window)?;
         positive("data.workers", self.data.workers)?;
         positive("data.prefetch", self.data.prefetch)?;
+        // One thread per worker, and every prefetch slot allocated up front: bounded so a typo cannot exhaust the OS.
+        if self.data.workers > 256 || self.data.prefetch > 65_536 {
+            return Err(err(
+                "data".into(),
+                format!(
+                    "workers must be at most 256 and prefetch at most 65536, got {} and {}",
+                    self.data.workers, self.data.prefetch
+                ),
+            ));
+        }
         match &self.model.path {
             Some(p) if model::gguf::is_gguf(p) && !p.is_file() => {
                 return Err(err("model.path".into(), format!("{}: no such GGUF file", p.display())));

@@ -806,3 +806,21 @@ fn a_hub_id_resolves_from_the_local_hf_cache_and_never_from_the_network() {
     std::fs::remove_dir_all(&home).unwrap();
     let _ = std::fs::remove_file(&recipe_file);
 }
+
+#[test]
+fn help_shows_examples_and_completions_cover_the_flags() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let help = run(&["--help"]);
+    assert!(help.contains("Examples:") && help.contains("--list-keys"), "{help}");
+    for shell in ["bash", "zsh", "fish"] {
+        let script = run(&["completions", shell]);
+        // Shells spell flags differently (`--resume`, fish's `-l resume`): look for the names.
+        for name in ["recipe", "resume", "list-keys", "sweep"] {
+            assert!(script.contains(name), "{shell} completions lack {name}");
+        }
+    }
+}
