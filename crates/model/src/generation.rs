@@ -84,17 +84,20 @@ pub struct Rollout {
     pub tokens: Vec<u32>,
     /// For each *sampled* token, `log softmax(logits / T)` at it (T = 1 when greedy) — the policy log-prob
     /// GRPO's ratio uses. Shorter than `tokens` by one when the embedding token was appended.
+    #[serde(with = "crate::float_serde::vec_f32")]
     pub policy_logprobs: Vec<f32>,
     /// For each sampled token, its log-probability under the distribution actually sampled from (after
     /// top-k/top-p truncation and renormalisation; 0 when greedy).
+    #[serde(with = "crate::float_serde::vec_f32")]
     pub sample_logprobs: Vec<f32>,
     /// For each sampled token, the entropy (nats) of the policy distribution `softmax(logits / T)` it was drawn
     /// from (T = 1 when greedy) — TRL's `entropy` metric.
-    #[serde(default)]
+    #[serde(default, with = "crate::float_serde::vec_f32")]
     pub entropies: Vec<f32>,
     /// Why it ended.
     pub finish: FinishReason,
     /// L2-normalised final-norm state at the embedding token.
+    #[serde(with = "crate::float_serde::vec_f32")]
     pub embedding: Vec<f32>,
 }
 

@@ -18,6 +18,7 @@ pub mod chat;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod float_serde;
 pub mod format;
 pub mod generation;
 pub mod gguf;

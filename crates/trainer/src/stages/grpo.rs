@@ -92,16 +92,20 @@ pub struct GenerationBuffer {
     /// G rollouts per query, query-major.
     pub rollouts: Vec<Rollout>,
     /// Total reward per rollout.
+    #[serde(with = "model::float_serde::vec_f64")]
     pub rewards: Vec<f64>,
     /// Advantage per rollout (0 for rows dropped by dynamic sampling).
+    #[serde(with = "model::float_serde::vec_f64")]
     pub advantages: Vec<f64>,
     /// Whether each rollout takes part in the loss.
     pub in_loss: Vec<bool>,
     /// log π_ref of each rollout's sampled tokens (when β > 0).
+    #[serde(with = "model::float_serde::opt_rows_f32")]
     pub ref_logprobs: Option<Vec<Vec<f32>>>,
     /// Updates already made with this batch.
     pub iteration: usize,
     /// Metrics of the generation (rewards, lengths, ...), logged with each of its updates.
+    #[serde(with = "model::float_serde::named_f64")]
     pub metrics: Vec<(String, f64)>,
 }
 

@@ -273,3 +273,53 @@ pub fn prune(root: &Path, keep: usize) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::grpo::GenerationBuffer;
+
+    #[test]
+    fn a_state_whose_generation_buffer_holds_nan_reads_back() {
+        let rollout = model::Rollout {
+            prompt: 0,
+            tokens: vec![3, 4],
+            policy_logprobs: vec![f32::NAN, -0.25],
+            sample_logprobs: vec![f32::NEG_INFINITY, -0.5],
+            entropies: vec![0.1, 0.2],
+            finish: model::FinishReason::Length,
+            embedding: vec![f32::NAN; 4],
+        };
+        let buffer = GenerationBuffer {
+            prompts: vec![vec![1, 2]],
+            anchors: Vec::new(),
+            rollouts: vec![rollout],
+            rewards: vec![f64::NAN],
+            advantages: vec![f64::INFINITY],
+            in_loss: vec![true],
+            ref_logprobs: Some(vec![vec![f32::NAN, 1.5]]),
+            iteration: 1,
+            metrics: vec![("train/reward".into(), f64::NAN)],
+        };
+        let state = TrainState {
+            stage_index: 2,
+            stage_name: "grpo".into(),
+            step: 3,
+            stage_steps: 6,
+            global_step: 9,
+            resume: crate::stages::ResumeState { data: None, buffer: Some(buffer) },
+            bad_steps_in_a_row: 1,
+            bad_steps_total: 1,
+            tokens: 10,
+            world_size: 1,
+            ranks: Vec::new(),
+        };
+        let text = serde_json::to_string_pretty(&state).unwrap();
+        let back: TrainState = serde_json::from_str(&text).expect("a diverging batch's checkpoint reads back");
+        let b = back.resume.buffer.unwrap();
+        assert!(b.rewards[0].is_nan() && b.advantages[0] == f64::INFINITY && b.metrics[0].1.is_nan());
+        assert!(b.rollouts[0].policy_logprobs[0].is_nan() && b.rollouts[0].policy_logprobs[1] == -0.25);
+        assert_eq!(b.rollouts[0].sample_logprobs[0], f32::NEG_INFINITY);
+        assert!(b.ref_logprobs.unwrap()[0][0].is_nan());
+    }
+}
