@@ -110,10 +110,15 @@ fn samples(shard: &Shard, columns: &[(String, String)]) -> Result<Vec<Vec<(Strin
         .collect())
 }
 
+/// The first `MAX_VALUE_CHARS` characters of a cell, control characters escaped (`\n`, `\u{1b}`): a cell must
+/// not move the cursor or reprogram the terminal that prints it.
 fn clip(s: &str) -> String {
+    let shown = |t: &str| {
+        t.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.into() }).collect::<String>()
+    };
     match s.char_indices().nth(MAX_VALUE_CHARS) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_string(),
+        Some((cut, _)) => format!("{}…", shown(&s[..cut])),
+        None => shown(s),
     }
 }
 
@@ -136,5 +141,15 @@ impl fmt::Display for InspectReport {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cells_are_clipped_and_control_characters_escaped() {
+        assert_eq!(super::clip("a\u{1b}]0;title\u{7}b\nc"), "a\\u{1b}]0;title\\u{7}b\\nc");
+        let long = "x".repeat(super::MAX_VALUE_CHARS + 5);
+        assert_eq!(super::clip(&long).chars().count(), super::MAX_VALUE_CHARS + 1);
     }
 }

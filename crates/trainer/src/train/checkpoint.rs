@@ -121,8 +121,8 @@ pub fn save(
     write_atomic(&tmp.join("recipe.toml"), recipe_toml.as_bytes())?;
     let mut manifest = serde_json::Map::new();
     for f in FILES {
-        let bytes = std::fs::read(tmp.join(f))?;
-        manifest.insert(f.to_string(), serde_json::json!({"bytes": bytes.len(), "sha256": sha256(&bytes)}));
+        let (bytes, sha) = hash_file(&tmp.join(f))?;
+        manifest.insert(f.to_string(), serde_json::json!({"bytes": bytes, "sha256": sha}));
     }
     write_atomic(&tmp.join("manifest.json"), serde_json::to_string_pretty(&manifest)?.as_bytes())?;
     publish::publish(&tmp, &dest)?;
@@ -144,8 +144,13 @@ pub fn check_tokenizer(dir: &Path, tokenizer: &TextTokenizer) -> anyhow::Result<
     Ok(())
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+/// Size and SHA-256 (hex) of the file at `path`, read in blocks: a multi-GB model or optimizer state is never
+/// held in memory whole to hash it.
+fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok((bytes, hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()))
 }
 
 /// Checks a checkpoint's manifest; an error says which file is missing or corrupt.
@@ -157,8 +162,8 @@ pub fn verify(dir: &Path) -> anyhow::Result<TrainState> {
     .with_context(|| format!("{}: not a valid manifest (corrupt checkpoint)", manifest_path.display()))?;
     for f in FILES {
         let want = manifest[f]["sha256"].as_str().with_context(|| format!("{}: manifest lacks {f}", dir.display()))?;
-        let bytes = std::fs::read(dir.join(f)).with_context(|| format!("{}: missing {f}", dir.display()))?;
-        if sha256(&bytes) != want {
+        let (_, sha) = hash_file(&dir.join(f)).with_context(|| format!("{}: missing {f}", dir.display()))?;
+        if sha != want {
             bail!("{}: {f} does not match its checksum (corrupt checkpoint)", dir.display());
         }
     }
