@@ -1,8 +1,9 @@
 //! Model throughput on the chosen backend: a training step (forward + backward of the next-token loss) and
 //! batched B×G sampling with the KV cache, for the tiny default and a SmolLM2-135M-sized config.
 //!
-//! `cargo bench -p model --bench throughput [-- --device wgpu] [-- --quick]`
-//! Prints tokens/s, the analytic floor (forward FLOPs/token; training ≈ 3×) and the peak RSS of the process.
+//! `cargo bench -p model --bench throughput [-- --device wgpu] [-- --quick] [-- --iters N]`
+//! Prints tokens/s (median and range over N timed iterations, default 5, each after a warm-up), the analytic
+//! floor (forward FLOPs/token; training ≈ 3×) and the peak RSS of the process.
 
 use std::time::Instant;
 
@@ -22,7 +23,16 @@ fn ids(rows: usize, len: usize, vocab: usize, salt: usize) -> Vec<Vec<u32>> {
     (0..rows).map(|r| (0..len).map(|t| ((r * 7919 + t * 104_729 + salt) % (vocab - 1)) as u32 + 1).collect()).collect()
 }
 
-fn train_step_tokens_per_s(config: &ModelConfig, device: &Device, batch: usize, seq: usize, iters: usize) -> f64 {
+/// Median and range of per-iteration rates: `(median, min, max)`.
+fn summary(mut rates: Vec<f64>) -> (f64, f64, f64) {
+    rates.sort_by(f64::total_cmp);
+    let n = rates.len();
+    let median = if n % 2 == 1 { rates[n / 2] } else { (rates[n / 2 - 1] + rates[n / 2]) / 2.0 };
+    (median, rates[0], rates[n - 1])
+}
+
+/// Training-step tokens/s of each of `iters` timed iterations, after one warm-up.
+fn train_step_rates(config: &ModelConfig, device: &Device, batch: usize, seq: usize, iters: usize) -> Vec<f64> {
     let ad = device.clone().autodiff();
     let model = CausalLm::init_random(config.clone(), 0, &ad).unwrap();
     let rows = ids(batch, seq, config.vocab_size, 1);
@@ -33,15 +43,26 @@ fn train_step_tokens_per_s(config: &ModelConfig, device: &Device, batch: usize, 
         std::hint::black_box(grads);
     };
     run(); // warm-up (allocations, autotune on GPU backends)
-    let start = Instant::now();
-    for _ in 0..iters {
-        run();
-    }
     device.sync().ok();
-    (batch * seq * iters) as f64 / start.elapsed().as_secs_f64()
+    (0..iters)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            device.sync().ok();
+            (batch * seq) as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect()
 }
 
-fn generation_tokens_per_s(config: &ModelConfig, device: &Device, prompts: usize, group: usize, new: usize) -> f64 {
+/// Generated tokens/s of each of `iters` timed `generate` calls (B prompts × G samples), after one warm-up.
+fn generation_rates(
+    config: &ModelConfig,
+    device: &Device,
+    prompts: usize,
+    group: usize,
+    new: usize,
+    iters: usize,
+) -> Vec<f64> {
     let model = CausalLm::init_random(config.clone(), 0, device).unwrap();
     let prompt_ids = ids(prompts, 32, config.vocab_size, 2);
     let stop = StopTokens { emb_id: config.vocab_size as u32 - 1, eos_id: None, pad_id: 0 };
@@ -50,10 +71,14 @@ fn generation_tokens_per_s(config: &ModelConfig, device: &Device, prompts: usize
     model
         .generate(&prompt_ids, group, &SamplingParams { max_new_tokens: 2, ..params.clone() }, stop, &mut rngs)
         .unwrap();
-    let start = Instant::now();
-    let rollouts = model.generate(&prompt_ids, group, &params, stop, &mut rngs).unwrap();
-    let generated: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
-    generated as f64 / start.elapsed().as_secs_f64()
+    (0..iters)
+        .map(|_| {
+            let start = Instant::now();
+            let rollouts = model.generate(&prompt_ids, group, &params, stop, &mut rngs).unwrap();
+            let generated: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
+            generated as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect()
 }
 
 /// Max |hidden − transformers' hidden| of a committed parity fixture, run on `device`.
@@ -100,18 +125,25 @@ fn main() {
     // Peak dense f32 throughput used for the floor; override with PEAK_GFLOPS (e.g. measured by PyTorch).
     let peak: f64 = std::env::var("PEAK_GFLOPS").ok().and_then(|v| v.parse().ok()).unwrap_or(190.0);
     println!("backend {device_spec}; floor at {peak} GFLOP/s (set PEAK_GFLOPS to change)");
+    // Timed iterations per workload (each after a warm-up): the median is the number to read, the range its spread.
+    let iters: usize = args
+        .iter()
+        .position(|a| a == "--iters")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if quick { 2 } else { 5 });
+    println!("{iters} timed iterations per workload; tok/s = median (range min–max)");
     println!(
-        "| config | params | fwd GFLOP/token | train tok/s | train floor tok/s | gen B×G=8×8 tok/s | peak RSS MiB |"
+        "| config | params | fwd GFLOP/token | train tok/s | train range | train floor tok/s | gen B×G=8×8 tok/s | gen range | peak RSS MiB |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (name, vocab) in [("tiny", 3000), ("smollm2-135m", 49152)] {
         let config = ModelConfig::preset(name, vocab).unwrap();
         let flops = config.forward_flops_per_token() as f64;
-        let (iters, new) = if quick || name != "tiny" { (2, 16) } else { (5, 32) };
-        let train = train_step_tokens_per_s(&config, &device, 8, 128, iters);
-        let generation = generation_tokens_per_s(&config, &device, 8, 8, new);
+        let new = if name == "tiny" { 32 } else { 16 };
+        let (train, train_lo, train_hi) = summary(train_step_rates(&config, &device, 8, 128, iters));
+        let (generation, gen_lo, gen_hi) = summary(generation_rates(&config, &device, 8, 8, new, iters));
         println!(
-            "| {name} | {:.1} M | {:.3} | {train:.0} | {:.0} | {generation:.0} | {:.0} |",
+            "| {name} | {:.1} M | {:.3} | {train:.0} | {train_lo:.0}–{train_hi:.0} | {:.0} | {generation:.0} | {gen_lo:.0}–{gen_hi:.0} | {:.0} |",
             config.num_params() as f64 / 1e6,
             flops / 1e9,
             peak * 1e9 / (3.0 * flops),
