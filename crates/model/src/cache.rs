@@ -27,6 +27,12 @@ pub struct KvCache {
 }
 
 impl KvCache {
+    /// Bytes the buffers of `rows` rows × `capacity` positions take (f32 keys and values of every layer).
+    pub fn bytes(config: &ModelConfig, rows: usize, capacity: usize) -> u64 {
+        let per_layer = 2 * rows as u64 * config.num_key_value_heads as u64 * capacity as u64 * config.head_dim as u64;
+        per_layer * config.num_hidden_layers as u64 * 4
+    }
+
     /// An empty cache for `batch` rows and up to `capacity` positions.
     pub fn new(config: &ModelConfig, batch: usize, capacity: usize, device: &Device) -> Self {
         let shape = [batch, config.num_key_value_heads, capacity, config.head_dim];

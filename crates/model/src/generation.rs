@@ -10,7 +10,7 @@
 //! rollouts. Decoding runs on a no-autodiff copy of the model, so no graph is retained.
 
 use burn::module::Module;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{PadSide, TokenBatch, attention_mask, ids_tensor};
@@ -157,6 +157,22 @@ impl CausalLm {
             return Err(ModelError::Input(format!(
                 "prompt ({}) + max_new_tokens ({}) + 1 exceeds max_position_embeddings ({})",
                 prefill.seq_len, params.max_new_tokens, model.config.max_position_embeddings
+            )));
+        }
+        // The cache grows to every sample's row: on the CPU backend, refuse up front what the host cannot hold (an
+        // allocation failure would abort the process instead of saying which knob to turn).
+        let needed = KvCache::bytes(&model.config, n, capacity);
+        if let Some(available) = crate::host::available_memory().filter(|_| device == Device::flex())
+            && needed > available
+        {
+            let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+            return Err(ModelError::Input(format!(
+                "the KV cache of {n} rows ({} prompts × {group} samples) × {capacity} positions needs {:.1} GiB, more \
+                 than the {:.1} GiB of memory available: lower the rows (GRPO batch_size or group_size, evaluation \
+                 batch_size) or max_new_tokens",
+                prompts.len(),
+                gib(needed),
+                gib(available)
             )));
         }
         let mut cache = KvCache::new(&model.config, prompts.len(), capacity, &device);

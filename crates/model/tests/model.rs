@@ -349,3 +349,19 @@ fn tempdir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
+
+#[test]
+fn a_kv_cache_larger_than_the_host_memory_is_an_error_that_names_the_knobs() {
+    let mut config = ModelConfig::preset("tiny", 64).unwrap();
+    config.max_position_embeddings = 1 << 30;
+    let model = CausalLm::init_random(config, 0, &Device::flex()).unwrap();
+    let stop = StopTokens { emb_id: 63, eos_id: None, pad_id: 0 };
+    // 64 rows × 2^29 positions of keys and values: terabytes, refused before anything is allocated.
+    let params = SamplingParams { max_new_tokens: 1 << 29, ..SamplingParams::default() };
+    let err = model.generate(&vec![vec![1, 2, 3]; 8], 8, &params, stop, &mut rng::streams(0, &[], 0..8)).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("KV cache of 64 rows (8 prompts × 8 samples)") && message.contains("max_new_tokens"),
+        "{message}"
+    );
+}
