@@ -383,9 +383,9 @@ fn run_stage(
                 ("data/skipped_rows".to_string(), skipped as f64),
             ];
             values.extend(out.metrics);
+            values.push(("time/step_s".to_string(), step_start.elapsed().as_secs_f64()));
             if comm.world_size() > 1 {
                 values.push(("time/allreduce_s".to_string(), reduce_s));
-                values.push(("time/step_s".to_string(), step_start.elapsed().as_secs_f64()));
             }
             let extra = [("stage", Value::from(stage.name.clone())), ("stage_step", Value::from(state.step))];
             metrics.log(*global_step, &values, &extra)?;
