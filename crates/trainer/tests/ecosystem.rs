@@ -7,7 +7,8 @@
 //! - `SentenceTransformer(export).encode(texts, prompt_name="query" | "document")` gives them too, with no manual
 //!   instruction or suffix;
 //!
-//! and, without Python, the export carries the prompts and a model card with the run's evaluation results.
+//! and, without Python, the export carries the prompts and a model card with the run's evaluation results; with
+//! `tensorboard`, its reader finds the run's hyperparameters (the HParams dashboard's session start).
 
 mod common;
 
@@ -165,6 +166,29 @@ fn an_export_of_the_default_loads_in_transformers_and_sentence_transformers_as_t
         let parts: Vec<&str> = stdout.split_whitespace().collect();
         assert_eq!(parts[..2], ["dev", "ndcg_at_10"], "the card's first result as the Hub reads it: {stdout}");
         assert_eq!(parts[2].parse::<f64>().unwrap(), ndcg, "the card's nDCG@10 as the Hub reads it");
+    }
+    match python_with("tensorboard") {
+        // TensorBoard's own reader finds the run's hyperparameters (the HParams plugin's session start).
+        Ok(python) => {
+            let check = Command::new(python)
+                .args([
+                    "-c",
+                    "import sys\n\
+                     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
+                     from tensorboard.plugins.hparams import plugin_data_pb2\n\
+                     acc = EventAccumulator(sys.argv[1]); acc.Reload()\n\
+                     content = acc.PluginTagToContent('hparams')['_hparams_/session_start_info']\n\
+                     h = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams\n\
+                     print(h['stage.0.steps'].number_value, h['run.name'].string_value, h['format.chat_template'].bool_value)",
+                ])
+                .arg(dir.join("run/tensorboard"))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&check.stdout);
+            assert!(check.status.success(), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+            assert_eq!(stdout.trim(), "1.0 ecosystem False", "the hyperparameters as TensorBoard reads them");
+        }
+        Err(why) => eprintln!("SKIPPED the TensorBoard hparams check: {why}"),
     }
     for (kind, texts) in [("query", QUERIES), ("document", DOCUMENTS)] {
         let ours = dir.join(format!("{kind}.npy"));

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::{Map, Value};
 
-use crate::train::tensorboard::EventWriter;
+use crate::train::tensorboard::{EventWriter, HParam};
 
 /// The metric sinks of a run.
 pub struct MetricsLog {
@@ -42,6 +42,16 @@ impl MetricsLog {
         Ok(Self { jsonl: Some(jsonl), events: Some(events) })
     }
 
+    /// Writes the resolved recipe's values (`stage.0.optim.lr`, ...; lists as text) as the TensorBoard run's
+    /// hyperparameters, for the HParams dashboard.
+    pub fn hparams(&mut self, recipe_toml: &str) -> anyhow::Result<()> {
+        let Some(events) = self.events.as_mut() else { return Ok(()) };
+        let table: toml::Table = toml::from_str(recipe_toml).context("the resolved recipe")?;
+        let mut values = Vec::new();
+        flatten("", &toml::Value::Table(table), &mut values);
+        Ok(events.hparams(&values)?)
+    }
+
     /// Records `values` at global step `step`, with `extra` fields (strings, counters) in the JSON line only.
     pub fn log(&mut self, step: u64, values: &[(String, f64)], extra: &[(&str, Value)]) -> anyhow::Result<()> {
         if let Some(f) = self.jsonl.as_mut() {
@@ -60,6 +70,23 @@ impl MetricsLog {
             e.scalars(step, &finite)?;
         }
         Ok(())
+    }
+}
+
+/// The scalar leaves of `value` under dotted `path` (tables by key, arrays of tables by index, other arrays as
+/// their TOML text).
+fn flatten(path: &str, value: &toml::Value, out: &mut Vec<(String, HParam)>) {
+    let key = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    match value {
+        toml::Value::Table(t) => t.iter().for_each(|(k, v)| flatten(&key(k), v, out)),
+        toml::Value::Array(a) if a.iter().all(toml::Value::is_table) => {
+            a.iter().enumerate().for_each(|(i, v)| flatten(&key(&i.to_string()), v, out))
+        }
+        toml::Value::Integer(i) => out.push((path.to_string(), HParam::Number(*i as f64))),
+        toml::Value::Float(f) => out.push((path.to_string(), HParam::Number(*f))),
+        toml::Value::Boolean(b) => out.push((path.to_string(), HParam::Bool(*b))),
+        toml::Value::String(s) => out.push((path.to_string(), HParam::Text(s.clone()))),
+        other => out.push((path.to_string(), HParam::Text(other.to_string()))),
     }
 }
 

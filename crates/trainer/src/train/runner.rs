@@ -162,6 +162,7 @@ pub fn train(recipe: &Recipe, recipe_toml: &str, resume: Resume) -> anyhow::Resu
         resume_from.as_ref().map(|(_, s)| s).filter(|s| s.stage_done() && !records::has_stage(&out, &s.stage_name));
     let restart = resume_from.as_ref().map(|(_, s)| (s.global_step, unfinished.is_some()));
     let mut metrics = MetricsLog::open(&out, comm.rank(), restart)?;
+    metrics.hparams(recipe_toml)?;
     // After the log is cut back to the checkpoint: the best value so far is read from it.
     let best =
         RefCell::new(if comm.is_rank0() { BestModel::open(&out, recipe.export.best_metric.as_deref()) } else { None });

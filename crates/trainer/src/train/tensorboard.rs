@@ -1,10 +1,21 @@
 //! TensorBoard event files written directly: TFRecord framing (length, masked CRC-32C, payload, masked CRC-32C)
-//! around hand-encoded `Event` protocol buffers carrying scalar summaries. Readable by `tensorboard` and by
-//! `wandb sync --sync-tensorboard`.
+//! around hand-encoded `Event` protocol buffers carrying scalar summaries and the run's hyperparameters (the
+//! HParams dashboard's session start). Readable by `tensorboard` and by `wandb sync --sync-tensorboard`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// One hyperparameter value, as the HParams plugin stores it (a `google.protobuf.Value`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HParam {
+    /// A number.
+    Number(f64),
+    /// Text.
+    Text(String),
+    /// A flag.
+    Bool(bool),
+}
 
 /// Appends scalar events to one `events.out.tfevents.*` file.
 pub struct EventWriter {
@@ -59,6 +70,48 @@ impl EventWriter {
         let mut event = Vec::new();
         put_double(&mut event, 1, wall.as_secs_f64());
         put_varint_field(&mut event, 2, step);
+        put_bytes(&mut event, 5, &summary);
+        self.record(&event)?;
+        self.file.flush()
+    }
+
+    /// Writes the run's hyperparameters as the HParams plugin's session start (`_hparams_/session_start_info`, as
+    /// `tensorboard.plugins.hparams` writes it), so TensorBoard's HParams tab lists this run with them beside its
+    /// scalars.
+    pub fn hparams(&mut self, values: &[(String, HParam)]) -> std::io::Result<()> {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut start = Vec::new(); // SessionStartInfo
+        for (name, value) in values {
+            let mut v = Vec::new(); // google.protobuf.Value
+            match value {
+                HParam::Number(x) => put_double(&mut v, 2, *x),
+                HParam::Text(t) => put_bytes(&mut v, 3, t.as_bytes()),
+                HParam::Bool(b) => put_varint_field(&mut v, 4, u64::from(*b)),
+            }
+            let mut entry = Vec::new(); // map<string, Value> entry
+            put_bytes(&mut entry, 1, name.as_bytes());
+            put_bytes(&mut entry, 2, &v);
+            put_bytes(&mut start, 1, &entry);
+        }
+        put_double(&mut start, 5, wall.as_secs_f64());
+        let mut data = Vec::new(); // HParamsPluginData (version 0)
+        put_bytes(&mut data, 3, &start);
+        let mut plugin = Vec::new(); // SummaryMetadata.PluginData
+        put_bytes(&mut plugin, 1, b"hparams");
+        put_bytes(&mut plugin, 2, &data);
+        let mut metadata = Vec::new();
+        put_bytes(&mut metadata, 1, &plugin);
+        let mut tensor = Vec::new(); // the plugin's placeholder tensor: DT_FLOAT, float_val [0]
+        put_varint_field(&mut tensor, 1, 1);
+        put_bytes(&mut tensor, 5, &0f32.to_le_bytes());
+        let mut value = Vec::new();
+        put_bytes(&mut value, 1, b"_hparams_/session_start_info");
+        put_bytes(&mut value, 8, &tensor);
+        put_bytes(&mut value, 9, &metadata);
+        let mut summary = Vec::new();
+        put_bytes(&mut summary, 1, &value);
+        let mut event = Vec::new();
+        put_double(&mut event, 1, wall.as_secs_f64());
         put_bytes(&mut event, 5, &summary);
         self.record(&event)?;
         self.file.flush()
