@@ -137,7 +137,8 @@ pub fn check_tokenizer(dir: &Path, tokenizer: &TextTokenizer) -> anyhow::Result<
     let saved = std::fs::read_to_string(&path).with_context(|| format!("{}: missing", path.display()))?;
     if saved != tokenizer.to_json()? {
         bail!(
-            "{}: the run's tokenizer differs from the one this checkpoint was trained with (model.tokenizer,              model.path or the embedding token changed); resume with the original, or start a new run",
+            "{}: the run's tokenizer differs from the one this checkpoint was trained with (model.tokenizer, \
+             model.path or the embedding token changed); resume with the original, or start a new run",
             path.display()
         );
     }

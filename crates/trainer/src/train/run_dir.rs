@@ -58,7 +58,8 @@ pub fn restart_unsaved(out: &Path, stages: &[&str], recipe_toml: &str) -> anyhow
     let saved = out.join("recipe.toml");
     if std::fs::read_to_string(&saved).ok().as_deref() != Some(recipe_toml) {
         bail!(
-            "{} holds no checkpoint to resume from, and its files ({}) are not from this recipe's run ({} is missing              or differs): run without --resume and with --overwrite to replace them, or choose another folder",
+            "{} holds no checkpoint to resume from, and its files ({}) are not from this recipe's run ({} is missing \
+             or differs): run without --resume and with --overwrite to replace them, or choose another folder",
             out.display(),
             found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
             saved.display()
