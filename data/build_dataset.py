@@ -903,7 +903,7 @@ A reasoning retriever writes such a trace after the query and embeds the hidden 
 | `corpus.parquet` | {rep["corpus_docs"]} | {fmt_bytes(fb["corpus.parquet"])} | `doc_id: string`, `title: string`, `text: string` |
 | `train_warmup.parquet` (stage 1, SFT) | {q["train"]} | {fmt_bytes(fb["train_warmup.parquet"])} | `query_id, query, reasoning: string`, `positive_ids: list<string>` |
 | `train_contrastive.parquet` (stage 2, InfoNCE) | {q["train"]} | {fmt_bytes(fb["train_contrastive.parquet"])} | `query_id, query, reasoning: string`, `positive_ids, negative_ids: list<string>` |
-| `train_grpo.parquet` (stage 3, GRPO) | {q["grpo"]} | {fmt_bytes(fb["train_grpo.parquet"])} | `query_id, query: string`, `positive_ids, negative_ids: list<string>` |
+| `train_grpo.parquet` (stage 3, GRPO) | {q["grpo"]} | {fmt_bytes(fb["train_grpo.parquet"])} | `query_id, query, reasoning: string`, `positive_ids, negative_ids, excluded_ids: list<string>` |
 | `dev_queries.parquet` | {q["dev"]} | {fmt_bytes(fb["dev_queries.parquet"])} | `query_id, query, task, reasoning: string`, `excluded_ids: list<string>` |
 | `dev_qrels.parquet` | {rep["qrels_rows"]["dev"]} | {fmt_bytes(fb["dev_qrels.parquet"])} | `query_id: string`, `doc_id: string`, `relevance: int32` |
 | `test_queries.parquet` | {q["test"]} | {fmt_bytes(fb["test_queries.parquet"])} | as dev |
@@ -968,7 +968,8 @@ files. Row order is shuffled with a fixed seed.
 - **Splits**: per entity, whole paragraphs are held out for dev and test (one query each, up to
   {DEV_PER_ENTITY}+{TEST_PER_ENTITY} per entity, only if at least {MIN_TRAIN_LEFT} training queries remain); every other candidate goes to
   training (at most {TRAIN_CAP_PER_ENTITY} masked + {IMPLICIT_CAP_PER_ENTITY} clue-only per entity), every {GRPO_EVERY}th of them to the GRPO file.
-  `train_warmup` and `train_contrastive` hold the same queries; `train_grpo` holds different ones.
+  `train_warmup` and `train_contrastive` hold the same queries; `train_grpo` holds different ones
+  (its gold reasoning is never a target: stage 3 logs its reward, `train/reward_gold`, beside the rollouts').
   So dev/test queries are *new descriptions* of entities that training describes too
   ({rep["entities_in_dev"]} entities in dev, {rep["entities_in_test"]} in test): the description -> entity mapping is learnable at small scale.
   The build asserts that train, GRPO, dev and test sentences are disjoint, that no dev/test query
@@ -1286,10 +1287,16 @@ def main():
                   pa.schema([("query_id", S), ("query", S), ("reasoning", S), ("positive_ids", LS),
                              ("negative_ids", LS)]))
     gr = rows["grpo"]
+    # `reasoning` is never a training target in stage 3: it is the gold reference whose reward the trainer logs
+    # beside the rollouts' (`train/reward_gold`); `excluded_ids` drops from the corpus pool the paragraphs that name
+    # the entity elsewhere, as the evaluation does.
     write_parquet("train_grpo.parquet",
                   {"query_id": [r["qid"] for r in gr], "query": [r["query"] for r in gr],
-                   "positive_ids": [r["positives"] for r in gr], "negative_ids": [r["negatives"] for r in gr]},
-                  pa.schema([("query_id", S), ("query", S), ("positive_ids", LS), ("negative_ids", LS)]))
+                   "reasoning": [r["reasoning"] for r in gr],
+                   "positive_ids": [r["positives"] for r in gr], "negative_ids": [r["negatives"] for r in gr],
+                   "excluded_ids": [r["excluded"] for r in gr]},
+                  pa.schema([("query_id", S), ("query", S), ("reasoning", S), ("positive_ids", LS),
+                             ("negative_ids", LS), ("excluded_ids", LS)]))
     for nm in ("dev", "test"):
         rr = rows[nm]
         write_parquet(f"{nm}_queries.parquet",

@@ -26,7 +26,7 @@
 //! | corpus ([`CorpusDoc`]) | `doc_id`, `text` | `title` |
 //! | stage 1 warm-up ([`WarmupRow`]) | `query_id`, `query`, `reasoning` | `positive_ids: list` |
 //! | stage 2 contrastive ([`ContrastiveRow`]) | `query_id`, `query`, and `positives: list` or `positive_ids: list` | `reasoning`, `negatives: list`, `negative_ids: list` |
-//! | stage 3 GRPO ([`GrpoRow`]) | `query_id`, `query`, `positive_ids: list` | `negative_ids: list`, `excluded_ids: list` |
+//! | stage 3 GRPO ([`GrpoRow`]) | `query_id`, `query`, `positive_ids: list` | `reasoning` (gold, for the logged reference reward), `negative_ids: list`, `excluded_ids: list` |
 //! | eval queries ([`EvalQuery`]) | `query_id`, `query` | `task`, `excluded_ids: list` |
 //! | qrels ([`Qrel`]) | `query_id`, `doc_id`, `relevance: Int32 or Int64` (must fit `i32`) | |
 //!

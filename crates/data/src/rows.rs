@@ -99,6 +99,9 @@ pub struct GrpoRow {
     pub query_id: String,
     /// Query text.
     pub query: String,
+    /// Gold reasoning, when the data has it: never a training target in stage 3, only the reference whose reward is
+    /// logged beside the rollouts'.
+    pub reasoning: Option<String>,
     /// Relevant doc ids (at least one).
     pub positive_ids: Vec<String>,
     /// Known negatives; empty when absent.
@@ -325,6 +328,7 @@ impl FromBatch for ContrastiveRow {
 pub struct GrpoReader {
     query_id: Named<Strings>,
     query: Named<Strings>,
+    reasoning: OptNamed<Strings>,
     positive_ids: Named<StringLists>,
     negative_ids: OptNamed<StringLists>,
     excluded_ids: OptNamed<StringLists>,
@@ -338,6 +342,7 @@ impl FromBatch for GrpoRow {
         vec![
             n.query_id.clone(),
             n.query.clone(),
+            n.reasoning.clone(),
             n.positive_ids.clone(),
             n.negative_ids.clone(),
             n.excluded_ids.clone(),
@@ -349,6 +354,7 @@ impl FromBatch for GrpoRow {
         Ok(GrpoReader {
             query_id: req(&c, &n.query_id)?,
             query: req(&c, &n.query)?,
+            reasoning: opt(&c, &n.reasoning)?,
             positive_ids: req_list(&c, &n.positive_ids)?,
             negative_ids: opt_lists(&c, &n.negative_ids)?,
             excluded_ids: opt_lists(&c, &n.excluded_ids)?,
@@ -359,6 +365,7 @@ impl FromBatch for GrpoRow {
         Ok(Self {
             query_id: r.query_id.text(row)?,
             query: r.query.text(row)?,
+            reasoning: r.reasoning.text(row),
             positive_ids: list(&r.positive_ids.col, row, &r.positive_ids.name, true)?,
             negative_ids: r.negative_ids.list_or_empty(row)?,
             excluded_ids: r.excluded_ids.list_or_empty(row)?,

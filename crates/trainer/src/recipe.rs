@@ -357,6 +357,12 @@ pub struct GrpoConfig {
     /// Write every rollout (query, reasoning, finish, reward and its parts, advantage, in-loss) of every N-th
     /// generation batch to `<run>/completions.jsonl` (TRL's `log_completions`); 0 = off. Default 0.
     pub log_completions_every: usize,
+    /// Every N-th generation batch also scores, against the same pool and reward, each query's greedy rollout (the
+    /// policy as the evaluator decodes it: `train/reward_greedy`) and its gold reasoning when the data has a
+    /// `reasoning` column (teacher-forced: `train/reward_gold`, the level the reward path must reach beyond
+    /// `train/reward_chance`). Costs one greedy generation of `batch_size` rows and one embedding pass; 0 = off.
+    /// Default 1.
+    pub diagnostics_every: usize,
 }
 
 impl Default for GrpoConfig {
@@ -382,6 +388,7 @@ impl Default for GrpoConfig {
             corpus_refresh_every: 10,
             contrastive_weight: 0.0,
             log_completions_every: 0,
+            diagnostics_every: 1,
         }
     }
 }

@@ -344,6 +344,60 @@ fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
     let events = std::fs::read_dir(out.join("tensorboard")).unwrap().next().unwrap().unwrap().path();
     assert_eq!(tensorboard_scalars(&events, "train/loss"), 64, "one train/loss event per step");
 
+    // Stage 3's reward path, with the shipped GRPO data, pool and reward: the stage-2 model's gold reasoning must
+    // earn more than a random ranking of the same pool (a misaligned pool, relevance mark or embedding row would
+    // leave it at chance), and the policy's own rollouts are scored beside it.
+    let grpo_out = scratch("gold-reward");
+    let text = format!(
+        r#"
+[run]
+output = "{out}"
+checkpoint_every = 0
+[model]
+path = "{model}"
+[data]
+corpus = ["{corpus}"]
+[[stage]]
+name = "grpo"
+kind = "grpo"
+train = ["{train}"]
+steps = 1
+batch_size = 64
+[stage.limits]
+query = 40
+reasoning = 32
+document = 64
+[stage.grpo]
+group_size = 2
+[stage.grpo.sampling]
+max_new_tokens = 8
+"#,
+        out = grpo_out.display(),
+        model = out.join("contrastive/final").display(),
+        corpus = root().join("data/corpus.parquet").display(),
+        train = root().join("data/train_grpo.parquet").display(),
+    );
+    let grpo = Recipe::parse(&text, "gold.toml", &[]).unwrap();
+    train(&grpo, &text, Resume::Fresh).unwrap();
+    let mean_of = |tag: &str| {
+        let text = std::fs::read_to_string(grpo_out.join("metrics.jsonl")).unwrap();
+        let values: Vec<f64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).unwrap().get(tag).and_then(Value::as_f64))
+            .collect();
+        assert_eq!(values.len(), 1, "{tag}: one value per generation");
+        values[0]
+    };
+    let (gold, chance, greedy) =
+        (mean_of("train/reward_gold"), mean_of("train/reward_chance"), mean_of("train/reward_greedy"));
+    eprintln!("batch-pool reward of 64 queries: gold {gold:.3}, greedy {greedy:.3}, chance {chance:.3}");
+    assert!(
+        gold > chance + 0.1,
+        "gold reasoning should beat chance on the batch pool: gold {gold:.3}, chance {chance:.3}"
+    );
+    assert!((0.0..=1.0).contains(&greedy), "{greedy}");
+    std::fs::remove_dir_all(&grpo_out).unwrap();
+
     // The folder now belongs to this run: a second fresh run is refused; --overwrite replaces it.
     let short = small_recipe(&out, 1, 1);
     let recipe = Recipe::parse(&short, "small.toml", &[]).unwrap();

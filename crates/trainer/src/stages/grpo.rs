@@ -41,7 +41,7 @@ use crate::losses::info_nce;
 use crate::recipe::GrpoConfig;
 use crate::stages::example::{Doc, ExampleEncoder};
 use crate::stages::{ResumeState, StageMethod, StepOutput, example_stream, step_normaliser};
-use crate::train::collective::Collective;
+use crate::train::collective::{Collective, ReduceOp};
 use crate::train::grads::accumulate;
 
 /// A stage-3 query: its prompt and the documents its reward is computed from.
@@ -51,6 +51,8 @@ pub struct GrpoExample {
     pub query_id: String,
     /// `instruction + query` as ids.
     pub prompt: Vec<u32>,
+    /// Gold reasoning as ids, when the data has it (only scored, for `train/reward_gold`; never a target).
+    pub reasoning: Option<Vec<u32>>,
     /// Positive documents (tokens, for the batch pool).
     pub positives: Vec<Doc>,
     /// Hard negatives.
@@ -64,6 +66,7 @@ pub fn encode(encoder: &ExampleEncoder, row: GrpoRow) -> anyhow::Result<GrpoExam
     let negatives: Vec<String> = row.negative_ids.iter().take(encoder.hard_negatives).cloned().collect();
     Ok(GrpoExample {
         prompt: encoder.prompt(&row.query)?,
+        reasoning: row.reasoning.as_deref().map(|r| encoder.reasoning(r)).transpose()?,
         positives: encoder.documents(&row.positive_ids)?,
         negatives: encoder.documents(&negatives)?,
         excluded_ids: row.excluded_ids,
@@ -192,7 +195,6 @@ impl GrpoMethod {
             }
         };
         let queries: Vec<f32> = rollouts.iter().flat_map(|r| r.embedding.iter().copied()).collect();
-        let scores = similarities(&frozen, &queries, pool_emb, dim);
         // Relevant and excluded pool documents, once per query.
         let marks: Vec<(Vec<bool>, Vec<bool>)> = batch
             .iter()
@@ -213,11 +215,12 @@ impl GrpoMethod {
             })
             .collect();
         let chance: Vec<f64> = rollouts.iter().filter_map(|r| chance[r.prompt]).collect();
+        let pool = ScoredPool { embeddings: pool_emb, marks: &marks, dim, reward: c.reward, k: c.reward_k };
+        let owners: Vec<usize> = rollouts.iter().map(|r| r.prompt).collect();
+        let retrieval = pool.rewards(&frozen, &queries, &owners);
         let mut rewards = Vec::with_capacity(rollouts.len());
         let mut parts = Vec::with_capacity(rollouts.len());
-        for (r, row) in rollouts.iter().zip(scores.chunks(pool_ids.len())) {
-            let (relevant, excluded) = &marks[r.prompt];
-            let retrieval = retrieval_reward(row, relevant, excluded, c.reward, c.reward_k);
+        for (r, &retrieval) in rollouts.iter().zip(&retrieval) {
             let format = if r.wrote_emb_token() { c.format_weight } else { 0.0 };
             let length = c.length_penalty * r.policy_logprobs.len() as f64 / c.sampling.max_new_tokens as f64;
             rewards.push(retrieval + format - length);
@@ -234,6 +237,11 @@ impl GrpoMethod {
             .zip(&adv.group_constant[own])
             .map(|(r, &constant)| !((c.dynamic_sampling && constant) || (c.mask_truncated && r.truncated())))
             .collect();
+        let diagnostics = if c.diagnostics_every > 0 && generation.is_multiple_of(c.diagnostics_every) {
+            self.reference_rewards(&frozen, &batch, generation, &pool, comm)?
+        } else {
+            Vec::new()
+        };
         let reward_s = reward_start.elapsed().as_secs_f64();
         let ref_logprobs = match &self.reference {
             Some(reference) => Some(self.rollout_logprobs_host(reference, &prompts, &rollouts)?),
@@ -242,10 +250,12 @@ impl GrpoMethod {
         let n = rollouts.len() as f64;
         let (mean, std) = (advantages::mean(&all_rewards), advantages::std(&all_rewards));
         let lengths: Vec<f64> = rollouts.iter().map(|r| r.policy_logprobs.len() as f64).collect();
-        let metrics = vec![
+        let mut metrics = vec![
             ("train/reward".to_string(), mean),
             ("train/reward_std".to_string(), std),
             ("train/reward_retrieval".to_string(), parts.iter().map(|p| p.retrieval).sum::<f64>() / n),
+            ("train/reward_format".to_string(), parts.iter().map(|p| p.format).sum::<f64>() / n),
+            ("train/reward_length".to_string(), parts.iter().map(|p| p.length).sum::<f64>() / n),
             ("train/reward_chance".to_string(), chance.iter().sum::<f64>() / chance.len().max(1) as f64),
             ("train/frac_reward_zero_std".to_string(), frac_zero_std),
             ("train/completion_length_mean".to_string(), lengths.iter().sum::<f64>() / n),
@@ -257,6 +267,7 @@ impl GrpoMethod {
             ("time/reward_s".to_string(), reward_s),
             ("time/generated_tokens_per_s".to_string(), lengths.iter().sum::<f64>() / generation_s.max(1e-9)),
         ];
+        metrics.extend(diagnostics);
         if let Some(log) = &self.completions {
             let query_ids: Vec<String> = batch.iter().map(|e| e.query_id.clone()).collect();
             let logged = LoggedGeneration {
@@ -283,6 +294,50 @@ impl GrpoMethod {
             iteration: 0,
             metrics,
         })
+    }
+
+    /// The diagnostics of `diagnostics_every`: the mean retrieval reward, on this generation's pool, of each query's
+    /// greedy rollout (`train/reward_greedy`) and of its gold reasoning (`train/reward_gold`, over the job's queries
+    /// that have one; absent when none has). Greedy decoding draws no random numbers, so training's samples do not
+    /// depend on whether this runs.
+    fn reference_rewards(
+        &self,
+        model: &CausalLm,
+        batch: &[GrpoExample],
+        generation: usize,
+        pool: &ScoredPool,
+        comm: &dyn Collective,
+    ) -> anyhow::Result<Vec<(String, f64)>> {
+        let t = &self.tokenizer;
+        let prompts: Vec<Vec<u32>> = batch.iter().map(|e| e.prompt.clone()).collect();
+        let greedy = model::SamplingParams { temperature: 0.0, ..self.config.sampling.clone() };
+        let stop = StopTokens { emb_id: t.emb_id, eos_id: t.eos_id, pad_id: t.pad_id };
+        let mut rngs = streams(self.seed, &[4, generation as u64], 0..prompts.len() as u64);
+        let rollouts = model.generate(&prompts, 1, &greedy, stop, &mut rngs)?;
+        let embeddings: Vec<f32> = rollouts.iter().flat_map(|r| r.embedding.iter().copied()).collect();
+        let owners: Vec<usize> = rollouts.iter().map(|r| r.prompt).collect();
+        let greedy_sum: f64 = pool.rewards(model, &embeddings, &owners).iter().sum();
+        let (owners, rows): (Vec<usize>, Vec<Vec<u32>>) = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let gold = e.reasoning.as_ref()?;
+                Some((i, e.prompt.iter().chain(gold).chain([&t.emb_id]).copied().collect()))
+            })
+            .unzip();
+        let gold_sum: f64 = if rows.is_empty() {
+            0.0
+        } else {
+            pool.rewards(model, &embed_rows(model, t, &rows, 32, false)?, &owners).iter().sum()
+        };
+        // [greedy sum, queries, gold sum, queries with gold] over the job.
+        let mut totals = [greedy_sum, batch.len() as f64, gold_sum, rows.len() as f64];
+        comm.all_reduce_f64("GRPO reference rewards", &mut totals, ReduceOp::Sum);
+        let mut out = vec![("train/reward_greedy".to_string(), totals[0] / totals[1].max(1.0))];
+        if totals[3] > 0.0 {
+            out.push(("train/reward_gold".to_string(), totals[2] / totals[3]));
+        }
+        Ok(out)
     }
 
     /// The batch pool: the positives and hard negatives of every query of the job's batch (each document once, in
@@ -437,6 +492,33 @@ impl GrpoMethod {
         let rows = Tensor::from_data(TensorData::new(kept.iter().map(|&i| i as i64).collect(), [kept.len()]), &device);
         let embeddings = embeddings.select(0, rows);
         Ok(Some(info_nce(embeddings, docs, &l.targets, Some(&l.excluded), self.contrastive_temperature)))
+    }
+}
+
+/// A generation's candidate pool, ready to reward query embeddings against.
+struct ScoredPool<'a> {
+    /// Row-major `[documents, dim]` embeddings.
+    embeddings: &'a [f32],
+    /// Per query of the batch: which pool documents are relevant, which are excluded.
+    marks: &'a [(Vec<bool>, Vec<bool>)],
+    dim: usize,
+    reward: crate::grpo::reward::RewardKind,
+    k: usize,
+}
+
+impl ScoredPool<'_> {
+    /// The retrieval reward of each row-major query embedding, row i asking for query `owners[i]`'s documents.
+    fn rewards(&self, model: &CausalLm, queries: &[f32], owners: &[usize]) -> Vec<f64> {
+        let docs = self.embeddings.len() / self.dim;
+        let scores = similarities(model, queries, self.embeddings, self.dim);
+        owners
+            .iter()
+            .zip(scores.chunks(docs.max(1)))
+            .map(|(&q, row)| {
+                let (relevant, excluded) = &self.marks[q];
+                retrieval_reward(row, relevant, excluded, self.reward, self.k)
+            })
+            .collect()
     }
 }
 
