@@ -327,9 +327,14 @@ pub struct GrpoConfig {
     pub scale_rewards: crate::grpo::advantages::RewardScale,
     /// ε added to the standard deviation of the advantages (TRL: 1e-4). Default 1e-4.
     pub advantage_eps: f64,
-    /// Drop groups whose rewards are all equal from the loss (DAPO's dynamic sampling, without refilling).
+    /// DAPO's dynamic sampling (Yu et al. 2025): groups whose rewards are all equal carry no signal, so fresh
+    /// queries are sampled in further rounds until the batch holds `batch_size` informative groups (on every rank)
+    /// or `max_generation_rounds` rounds are spent; constant groups that still fill the batch stay out of the loss.
     /// Default false.
     pub dynamic_sampling: bool,
+    /// Most sampling rounds per generation batch with `dynamic_sampling` (DAPO's `max_num_gen_batches`); each round
+    /// costs a generation of `batch_size` queries and consumes them from the stream. Default 4.
+    pub max_generation_rounds: usize,
     /// Keep truncated rollouts (cut at `sampling.max_new_tokens`) out of the loss (DAPO, TRL's
     /// `mask_truncated_completions`; an EOS ending is not a truncation). Default false.
     pub mask_truncated: bool,
@@ -379,6 +384,7 @@ impl Default for GrpoConfig {
             scale_rewards: crate::grpo::advantages::RewardScale::Group,
             advantage_eps: 1e-4,
             dynamic_sampling: false,
+            max_generation_rounds: 4,
             mask_truncated: false,
             reward: crate::grpo::reward::RewardKind::ReciprocalRank,
             reward_k: 10,
@@ -720,13 +726,14 @@ impl Recipe {
                     ));
                 }
                 if g.num_iterations == 0
+                    || g.max_generation_rounds == 0
                     || g.sampling.max_new_tokens == 0
                     || g.reward_k == 0
                     || g.corpus_refresh_every == 0
                 {
                     return Err(err(
                         key("grpo"),
-                        "num_iterations, sampling.max_new_tokens, reward_k and corpus_refresh_every must be ≥ 1".into(),
+                        "num_iterations, max_generation_rounds, sampling.max_new_tokens, reward_k and corpus_refresh_every must be ≥ 1".into(),
                     ));
                 }
                 if g.epsilon_low < 0.0 || g.epsilon_high < 0.0 || g.beta < 0.0 || g.advantage_eps < 0.0 {

@@ -178,6 +178,54 @@ hard_negatives = 2
     )
 }
 
+/// Runs `steps` GRPO steps of `batch_size` queries (G = 2, 8 new tokens) on the shipped GRPO data from the model
+/// exported at `model`, with `grpo` appended to its `[stage.grpo]` table; returns the per-step metric lines.
+fn grpo_from(model: &Path, tag: &str, steps: usize, batch_size: usize, grpo: &str) -> Vec<Value> {
+    use trainer::train::runner::{Resume, train};
+    let out = scratch(tag);
+    let text = format!(
+        r#"
+[run]
+output = "{out}"
+checkpoint_every = 0
+[model]
+path = "{model}"
+[data]
+corpus = ["{corpus}"]
+[[stage]]
+name = "grpo"
+kind = "grpo"
+train = ["{train}"]
+steps = {steps}
+batch_size = {batch_size}
+[stage.limits]
+query = 40
+reasoning = 32
+document = 64
+[stage.grpo]
+group_size = 2
+{grpo}
+[stage.grpo.sampling]
+max_new_tokens = 8
+"#,
+        out = out.display(),
+        model = model.display(),
+        corpus = root().join("data/corpus.parquet").display(),
+        train = root().join("data/train_grpo.parquet").display(),
+    );
+    let recipe = Recipe::parse(&text, &format!("{tag}.toml"), &[]).unwrap();
+    train(&recipe, &text, Resume::Fresh).unwrap();
+    let lines: Vec<Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &Value| v.get("train/reward").is_some())
+        .collect();
+    assert_eq!(lines.len(), steps, "one metrics line per step");
+    std::fs::remove_dir_all(&out).unwrap();
+    lines
+}
+
 fn scratch(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("trainer-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -347,56 +395,36 @@ fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
     // Stage 3's reward path, with the shipped GRPO data, pool and reward: the stage-2 model's gold reasoning must
     // earn more than a random ranking of the same pool (a misaligned pool, relevance mark or embedding row would
     // leave it at chance), and the policy's own rollouts are scored beside it.
-    let grpo_out = scratch("gold-reward");
-    let text = format!(
-        r#"
-[run]
-output = "{out}"
-checkpoint_every = 0
-[model]
-path = "{model}"
-[data]
-corpus = ["{corpus}"]
-[[stage]]
-name = "grpo"
-kind = "grpo"
-train = ["{train}"]
-steps = 1
-batch_size = 64
-[stage.limits]
-query = 40
-reasoning = 32
-document = 64
-[stage.grpo]
-group_size = 2
-[stage.grpo.sampling]
-max_new_tokens = 8
-"#,
-        out = grpo_out.display(),
-        model = out.join("contrastive/final").display(),
-        corpus = root().join("data/corpus.parquet").display(),
-        train = root().join("data/train_grpo.parquet").display(),
+    let lines = grpo_from(&out.join("contrastive/final"), "gold", 1, 64, "");
+    let (gold, chance, greedy) = (
+        lines[0]["train/reward_gold"].as_f64().unwrap(),
+        lines[0]["train/reward_chance"].as_f64().unwrap(),
+        lines[0]["train/reward_greedy"].as_f64().unwrap(),
     );
-    let grpo = Recipe::parse(&text, "gold.toml", &[]).unwrap();
-    train(&grpo, &text, Resume::Fresh).unwrap();
-    let mean_of = |tag: &str| {
-        let text = std::fs::read_to_string(grpo_out.join("metrics.jsonl")).unwrap();
-        let values: Vec<f64> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).unwrap().get(tag).and_then(Value::as_f64))
-            .collect();
-        assert_eq!(values.len(), 1, "{tag}: one value per generation");
-        values[0]
-    };
-    let (gold, chance, greedy) =
-        (mean_of("train/reward_gold"), mean_of("train/reward_chance"), mean_of("train/reward_greedy"));
     eprintln!("batch-pool reward of 64 queries: gold {gold:.3}, greedy {greedy:.3}, chance {chance:.3}");
     assert!(
         gold > chance + 0.1,
         "gold reasoning should beat chance on the batch pool: gold {gold:.3}, chance {chance:.3}"
     );
     assert!((0.0..=1.0).contains(&greedy), "{greedy}");
-    std::fs::remove_dir_all(&grpo_out).unwrap();
+
+    // DAPO's dynamic sampling: with hit@1 of two rollouts many groups earn 1 and 1 or 0 and 0; they are replaced by
+    // fresh queries' groups until the whole batch has a relative advantage, not just masked.
+    let lines = grpo_from(
+        &out.join("contrastive/final"),
+        "refill",
+        3,
+        4,
+        "reward = \"hit\"\nreward_k = 1\ndynamic_sampling = true\nmax_generation_rounds = 30\n",
+    );
+    for v in &lines {
+        assert_eq!(v["train/in_loss_fraction"], 1.0, "{v}");
+        assert_eq!(v["train/frac_reward_zero_std"], 0.0, "{v}");
+        let (rounds, sampled) =
+            (v["train/generation_rounds"].as_f64().unwrap(), v["train/sampled_groups"].as_f64().unwrap());
+        assert_eq!(sampled, 4.0 * rounds, "{v}");
+    }
+    assert!(lines.iter().any(|v| v["train/generation_rounds"].as_f64().unwrap() > 1.0), "no batch needed a refill");
 
     // The folder now belongs to this run: a second fresh run is refused; --overwrite replaces it.
     let short = small_recipe(&out, 1, 1);

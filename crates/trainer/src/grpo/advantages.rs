@@ -50,13 +50,22 @@ pub fn std(x: &[f64]) -> f64 {
     (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
 }
 
+/// Whether a group's rewards are all equal: it has no relative advantage to learn from (DAPO's dynamic sampling
+/// replaces such groups).
+pub fn is_constant(group: &[f64]) -> bool {
+    near_zero(std(group))
+}
+
+fn near_zero(s: f64) -> bool {
+    s.abs() < 1e-8 || s.is_nan()
+}
+
 /// Advantages of `rewards` in groups of `group` rows; `eps` is added to the standard deviation (TRL: 1e-4).
 pub fn group_advantages(rewards: &[f64], group: usize, scale: RewardScale, eps: f64) -> Advantages {
     let batch_std = std(rewards);
     let mut values = Vec::with_capacity(rewards.len());
     let mut zero_std = Vec::with_capacity(rewards.len());
     let mut group_constant = Vec::with_capacity(rewards.len());
-    let near_zero = |s: f64| s.abs() < 1e-8 || s.is_nan();
     for g in rewards.chunks(group) {
         let (m, s) = (mean(g), std(g));
         let constant = near_zero(s);

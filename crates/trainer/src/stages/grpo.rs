@@ -155,6 +155,10 @@ pub struct GrpoMethod {
 }
 
 impl GrpoMethod {
+    /// Makes a generation batch of `batch_size` groups. With `dynamic_sampling` (DAPO), groups whose rewards are all
+    /// equal carry no signal: more rounds of `batch_size` fresh queries are sampled until every rank holds
+    /// `batch_size` informative groups or `max_generation_rounds` rounds are spent; the rest of the batch is then
+    /// filled with constant groups, kept out of the loss.
     fn generate(
         &mut self,
         model: &CausalLm,
@@ -162,74 +166,54 @@ impl GrpoMethod {
         comm: &dyn Collective,
     ) -> anyhow::Result<GenerationBuffer> {
         let c = self.config.clone();
-        let mut batch = Vec::with_capacity(self.batch_size);
-        for _ in 0..self.batch_size {
-            let prepared = self.examples.next().context("the stage-3 stream ended")??;
-            self.data = Some(prepared.state);
-            batch.push(prepared.item);
+        let frozen = model.valid();
+        let (mut kept, mut constant) = (Vec::new(), Vec::new());
+        let (mut rounds, mut sampled, mut diagnostics) = (0, 0, Vec::new());
+        let (mut generation_s, mut reward_s) = (0.0, 0.0);
+        loop {
+            let round = self.sample_round(&frozen, generation, rounds, comm)?;
+            if rounds == 0 {
+                diagnostics = round.diagnostics;
+            }
+            rounds += 1;
+            sampled += round.groups.len();
+            generation_s += round.generation_s;
+            reward_s += round.reward_s;
+            for group in round.groups {
+                if c.dynamic_sampling && advantages::is_constant(&group.rewards) {
+                    constant.push(group);
+                } else if kept.len() < self.batch_size {
+                    kept.push(group);
+                }
+            }
+            if !c.dynamic_sampling {
+                break;
+            }
+            // Every rank runs the same number of rounds: the job stops when its emptiest rank is full.
+            let mut missing = [(self.batch_size - kept.len()) as f64];
+            comm.all_reduce_f64("GRPO dynamic sampling: groups missing", &mut missing, ReduceOp::Max);
+            if missing[0] == 0.0 || rounds >= c.max_generation_rounds {
+                break;
+            }
+        }
+        let missing = self.batch_size - kept.len();
+        kept.extend(constant.into_iter().take(missing));
+
+        let (rank, g) = (comm.rank(), c.group_size);
+        let mut batch = Vec::with_capacity(kept.len());
+        let (mut rollouts, mut rewards, mut parts, mut chance) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, group) in kept.into_iter().enumerate() {
+            batch.push(group.example);
+            rollouts.extend(group.rollouts.into_iter().map(|r| Rollout { prompt: i, ..r }));
+            rewards.extend(group.rewards);
+            parts.extend(group.parts);
+            chance.extend(group.chance.map(|x| vec![x; g]).unwrap_or_default());
         }
         let prompts: Vec<Vec<u32>> = batch.iter().map(|e| e.prompt.clone()).collect();
-        let t = &self.tokenizer;
-        let stop = StopTokens { emb_id: t.emb_id, eos_id: t.eos_id, pad_id: t.pad_id };
-        // Query i of this rank is query i·W + rank of the job's batch (ranks take every W-th row of the stream).
-        let (rank, world) = (comm.rank(), comm.world_size());
-        let keys = (0..prompts.len()).map(|i| (i * world + rank) as u64);
-        let mut rngs = streams(self.seed, &[3, generation as u64], keys);
-        let frozen = model.valid();
-        let generation_start = std::time::Instant::now();
-        let rollouts = frozen.generate(&prompts, c.group_size, &c.sampling, stop, &mut rngs)?;
-        let generation_s = generation_start.elapsed().as_secs_f64();
-        let reward_start = std::time::Instant::now();
-        let dim = frozen.config.hidden_size;
-
-        // Rank each rollout's embedding against the pool (one blocked matmul for all rollouts).
-        if c.pool == CandidatePool::Corpus {
-            self.refresh_corpus_pool(&frozen, generation, comm)?;
-        }
-        let batch_pool;
-        let (pool_ids, pool_emb): (&[String], &[f32]) = match &self.corpus_pool {
-            Some(pool) if c.pool == CandidatePool::Corpus => (&pool.ids, &pool.embeddings),
-            _ => {
-                batch_pool = self.batch_pool(&frozen, &batch, comm)?;
-                (&batch_pool.0, &batch_pool.1)
-            }
-        };
-        let queries: Vec<f32> = rollouts.iter().flat_map(|r| r.embedding.iter().copied()).collect();
-        // Relevant and excluded pool documents, once per query.
-        let marks: Vec<(Vec<bool>, Vec<bool>)> = batch
-            .iter()
-            .map(|e| {
-                let positives: HashSet<&str> = e.positives.iter().map(|p| p.id.as_str()).collect();
-                let excluded: HashSet<&str> = e.excluded_ids.iter().map(String::as_str).collect();
-                let relevant = pool_ids.iter().map(|id| positives.contains(id.as_str())).collect();
-                (relevant, pool_ids.iter().map(|id| excluded.contains(id.as_str())).collect())
-            })
-            .collect();
-        // What a random ranking of each query's pool would earn: the floor the retrieval reward must clear.
-        let chance: Vec<Option<f64>> = marks
-            .iter()
-            .map(|(relevant, excluded)| {
-                let live = excluded.iter().filter(|&&x| !x).count();
-                let positives = relevant.iter().zip(excluded).filter(|&(&r, &x)| r && !x).count();
-                chance_reward(live, positives, c.reward, c.reward_k)
-            })
-            .collect();
-        let chance: Vec<f64> = rollouts.iter().filter_map(|r| chance[r.prompt]).collect();
-        let pool = ScoredPool { embeddings: pool_emb, marks: &marks, dim, reward: c.reward, k: c.reward_k };
-        let owners: Vec<usize> = rollouts.iter().map(|r| r.prompt).collect();
-        let retrieval = pool.rewards(&frozen, &queries, &owners);
-        let mut rewards = Vec::with_capacity(rollouts.len());
-        let mut parts = Vec::with_capacity(rollouts.len());
-        for (r, &retrieval) in rollouts.iter().zip(&retrieval) {
-            let format = if r.wrote_emb_token() { c.format_weight } else { 0.0 };
-            let length = c.length_penalty * r.policy_logprobs.len() as f64 / c.sampling.max_new_tokens as f64;
-            rewards.push(retrieval + format - length);
-            parts.push(RewardParts { retrieval, format, length });
-        }
         // Advantages (and the reward statistics) over the job's whole batch: every rank's groups, in rank order.
         let all_rewards: Vec<f64> = comm.all_gather_json("rollout rewards", &rewards)?.concat();
         let own = rank * rewards.len()..(rank + 1) * rewards.len();
-        let adv = group_advantages(&all_rewards, c.group_size, c.scale_rewards, c.advantage_eps);
+        let adv = group_advantages(&all_rewards, g, c.scale_rewards, c.advantage_eps);
         let frac_zero_std = adv.frac_zero_std();
         let advantages = adv.values[own.clone()].to_vec();
         let in_loss: Vec<bool> = rollouts
@@ -237,12 +221,6 @@ impl GrpoMethod {
             .zip(&adv.group_constant[own])
             .map(|(r, &constant)| !((c.dynamic_sampling && constant) || (c.mask_truncated && r.truncated())))
             .collect();
-        let diagnostics = if c.diagnostics_every > 0 && generation.is_multiple_of(c.diagnostics_every) {
-            self.reference_rewards(&frozen, &batch, generation, &pool, comm)?
-        } else {
-            Vec::new()
-        };
-        let reward_s = reward_start.elapsed().as_secs_f64();
         let ref_logprobs = match &self.reference {
             Some(reference) => Some(self.rollout_logprobs_host(reference, &prompts, &rollouts)?),
             None => None,
@@ -250,6 +228,7 @@ impl GrpoMethod {
         let n = rollouts.len() as f64;
         let (mean, std) = (advantages::mean(&all_rewards), advantages::std(&all_rewards));
         let lengths: Vec<f64> = rollouts.iter().map(|r| r.policy_logprobs.len() as f64).collect();
+        let generated: f64 = lengths.iter().sum();
         let mut metrics = vec![
             ("train/reward".to_string(), mean),
             ("train/reward_std".to_string(), std),
@@ -258,15 +237,19 @@ impl GrpoMethod {
             ("train/reward_length".to_string(), parts.iter().map(|p| p.length).sum::<f64>() / n),
             ("train/reward_chance".to_string(), chance.iter().sum::<f64>() / chance.len().max(1) as f64),
             ("train/frac_reward_zero_std".to_string(), frac_zero_std),
-            ("train/completion_length_mean".to_string(), lengths.iter().sum::<f64>() / n),
+            ("train/completion_length_mean".to_string(), generated / n),
             ("train/entropy".to_string(), mean_entropy(&rollouts)),
             ("train/completion_length_max".to_string(), lengths.iter().cloned().fold(0.0, f64::max)),
             ("train/truncated_fraction".to_string(), rollouts.iter().filter(|r| r.truncated()).count() as f64 / n),
             ("train/in_loss_fraction".to_string(), in_loss.iter().filter(|&&x| x).count() as f64 / n),
             ("time/generation_s".to_string(), generation_s),
             ("time/reward_s".to_string(), reward_s),
-            ("time/generated_tokens_per_s".to_string(), lengths.iter().sum::<f64>() / generation_s.max(1e-9)),
+            ("time/generated_tokens_per_s".to_string(), generated / generation_s.max(1e-9)),
         ];
+        if c.dynamic_sampling {
+            metrics.push(("train/generation_rounds".to_string(), rounds as f64));
+            metrics.push(("train/sampled_groups".to_string(), sampled as f64));
+        }
         metrics.extend(diagnostics);
         if let Some(log) = &self.completions {
             let query_ids: Vec<String> = batch.iter().map(|e| e.query_id.clone()).collect();
@@ -294,6 +277,88 @@ impl GrpoMethod {
             iteration: 0,
             metrics,
         })
+    }
+
+    /// One round of sampling: the next `batch_size` queries of the stream, G rollouts each, every rollout's
+    /// embedding ranked against the pool and rewarded. Round 0 of a generation also makes the reference-reward
+    /// diagnostics when `diagnostics_every` asks for them.
+    fn sample_round(
+        &mut self,
+        model: &CausalLm,
+        generation: usize,
+        round: usize,
+        comm: &dyn Collective,
+    ) -> anyhow::Result<Round> {
+        let c = self.config.clone();
+        let mut batch = Vec::with_capacity(self.batch_size);
+        for _ in 0..self.batch_size {
+            let prepared = self.examples.next().context("the stage-3 stream ended")??;
+            self.data = Some(prepared.state);
+            batch.push(prepared.item);
+        }
+        let prompts: Vec<Vec<u32>> = batch.iter().map(|e| e.prompt.clone()).collect();
+        let t = &self.tokenizer;
+        let stop = StopTokens { emb_id: t.emb_id, eos_id: t.eos_id, pad_id: t.pad_id };
+        // Query i of this rank is query i·W + rank of the job's batch (ranks take every W-th row of the stream).
+        let (rank, world) = (comm.rank(), comm.world_size());
+        let keys = (0..prompts.len()).map(|i| (i * world + rank) as u64);
+        let path = if round == 0 { vec![3, generation as u64] } else { vec![5, generation as u64, round as u64] };
+        let mut rngs = streams(self.seed, &path, keys);
+        let generation_start = std::time::Instant::now();
+        let rollouts = model.generate(&prompts, c.group_size, &c.sampling, stop, &mut rngs)?;
+        let generation_s = generation_start.elapsed().as_secs_f64();
+        let reward_start = std::time::Instant::now();
+        let dim = model.config.hidden_size;
+
+        // Rank each rollout's embedding against the pool (one blocked matmul for all rollouts).
+        if c.pool == CandidatePool::Corpus {
+            self.refresh_corpus_pool(model, generation, comm)?;
+        }
+        let batch_pool;
+        let (pool_ids, pool_emb): (&[String], &[f32]) = match &self.corpus_pool {
+            Some(pool) if c.pool == CandidatePool::Corpus => (&pool.ids, &pool.embeddings),
+            _ => {
+                batch_pool = self.batch_pool(model, &batch, comm)?;
+                (&batch_pool.0, &batch_pool.1)
+            }
+        };
+        // Relevant and excluded pool documents, once per query.
+        let marks: Vec<(Vec<bool>, Vec<bool>)> = batch
+            .iter()
+            .map(|e| {
+                let positives: HashSet<&str> = e.positives.iter().map(|p| p.id.as_str()).collect();
+                let excluded: HashSet<&str> = e.excluded_ids.iter().map(String::as_str).collect();
+                let relevant = pool_ids.iter().map(|id| positives.contains(id.as_str())).collect();
+                (relevant, pool_ids.iter().map(|id| excluded.contains(id.as_str())).collect())
+            })
+            .collect();
+        let pool = ScoredPool { embeddings: pool_emb, marks: &marks, dim, reward: c.reward, k: c.reward_k };
+        let queries: Vec<f32> = rollouts.iter().flat_map(|r| r.embedding.iter().copied()).collect();
+        let owners: Vec<usize> = rollouts.iter().map(|r| r.prompt).collect();
+        let retrieval = pool.rewards(model, &queries, &owners);
+        let diagnose = round == 0 && c.diagnostics_every > 0 && generation.is_multiple_of(c.diagnostics_every);
+        let diagnostics =
+            if diagnose { self.reference_rewards(model, &batch, generation, &pool, comm)? } else { Vec::new() };
+        let mut groups: Vec<Group> = batch
+            .into_iter()
+            .zip(&marks)
+            .map(|(example, (relevant, excluded))| {
+                // What a random ranking of the query's pool would earn: the floor the retrieval reward must clear.
+                let live = excluded.iter().filter(|&&x| !x).count();
+                let positives = relevant.iter().zip(excluded).filter(|&(&r, &x)| r && !x).count();
+                let chance = chance_reward(live, positives, c.reward, c.reward_k);
+                Group { example, rollouts: Vec::new(), rewards: Vec::new(), parts: Vec::new(), chance }
+            })
+            .collect();
+        for (r, retrieval) in rollouts.into_iter().zip(retrieval) {
+            let format = if r.wrote_emb_token() { c.format_weight } else { 0.0 };
+            let length = c.length_penalty * r.policy_logprobs.len() as f64 / c.sampling.max_new_tokens as f64;
+            let group = &mut groups[r.prompt];
+            group.rewards.push(retrieval + format - length);
+            group.parts.push(RewardParts { retrieval, format, length });
+            group.rollouts.push(r);
+        }
+        Ok(Round { groups, diagnostics, generation_s, reward_s: reward_start.elapsed().as_secs_f64() })
     }
 
     /// The diagnostics of `diagnostics_every`: the mean retrieval reward, on this generation's pool, of each query's
@@ -493,6 +558,25 @@ impl GrpoMethod {
         let embeddings = embeddings.select(0, rows);
         Ok(Some(info_nce(embeddings, docs, &l.targets, Some(&l.excluded), self.contrastive_temperature)))
     }
+}
+
+/// One query's rollouts with their rewards, as one sampling round made them.
+struct Group {
+    example: GrpoExample,
+    rollouts: Vec<Rollout>,
+    rewards: Vec<f64>,
+    parts: Vec<RewardParts>,
+    /// A random ranking's expected retrieval reward on the query's pool (none when it has no positive).
+    chance: Option<f64>,
+}
+
+/// What one sampling round made.
+struct Round {
+    groups: Vec<Group>,
+    /// Reference-reward metrics (empty unless asked for).
+    diagnostics: Vec<(String, f64)>,
+    generation_s: f64,
+    reward_s: f64,
 }
 
 /// A generation's candidate pool, ready to reward query embeddings against.
