@@ -8,7 +8,8 @@
 //!   instruction or suffix;
 //!
 //! and, without Python, the export carries the prompts and a model card with the run's evaluation results; with
-//! `tensorboard`, its reader finds the run's hyperparameters (the HParams dashboard's session start).
+//! `tensorboard`, its reader finds the run's hyperparameters (the HParams dashboard's session start) and GRPO's
+//! sampled completions (the Text tab).
 
 mod common;
 
@@ -275,6 +276,58 @@ fn an_export_from_a_hf_source_keeps_its_chat_template_generation_config_and_conf
             assert!(check.status.success(), "AutoTokenizer lost the chat template:\n{report}");
         }
         Err(why) => eprintln!("SKIPPED the transformers checks of the export of a HF source: {why}"),
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn grpo_completions_reach_tensorboards_text_tab() {
+    let dir = scratch_dir("ecosystem-completions");
+    // The default's recipe with its warm-up stage turned into a one-step GRPO stage that logs its completions.
+    let text = recipe(&dir.join("run"))
+        .replace("name = \"warmup\"\nkind = \"warmup\"", "name = \"grpo\"\nkind = \"grpo\"")
+        .replace("train_warmup.parquet", "train_grpo.parquet")
+        .replace(
+        "batch_size = 2\n",
+        "batch_size = 2\n[stage.grpo]\ngroup_size = 2\nlog_completions_every = 1\n[stage.grpo.sampling]\nmax_new_tokens = 4\n",
+    );
+    let file = dir.join("grpo.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer")).arg("--recipe").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logged: Vec<Value> = std::fs::read_to_string(dir.join("run/completions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(logged.len(), 4, "2 queries × G = 2");
+    match python_with("tensorboard") {
+        Ok(python) => {
+            let check = Command::new(python)
+                .args([
+                    "-c",
+                    "import sys\n\
+                     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
+                     acc = EventAccumulator(sys.argv[1]); acc.Reload()\n\
+                     assert 'grpo/completions' in acc.PluginTagToContent('text'), acc.Tags()\n\
+                     (event,) = acc.Tensors('grpo/completions')\n\
+                     print(event.step); print(event.tensor_proto.string_val[0].decode())",
+                ])
+                .arg(dir.join("run/tensorboard"))
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&check.stdout);
+            assert!(check.status.success(), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+            let mut lines = stdout.lines();
+            assert_eq!(lines.next(), Some("1"), "logged at the step that sampled them: {stdout}");
+            let rows: Vec<&str> = lines.skip(2).filter(|l| l.starts_with("| ")).collect();
+            assert_eq!(rows.len(), 4, "one table row per rollout: {stdout}");
+            for (row, line) in rows.iter().zip(&logged) {
+                let completion = line["completion"].as_str().unwrap().replace('|', "\\|");
+                assert!(row.contains(&format!("| {completion} |")), "{row} vs {line}");
+            }
+        }
+        Err(why) => eprintln!("SKIPPED the TensorBoard text check: {why}"),
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

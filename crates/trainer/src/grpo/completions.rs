@@ -2,7 +2,8 @@
 //! `<run>/completions.jsonl` — the query, the reasoning it sampled, how it ended, its reward and reward parts, its
 //! advantage and whether it took part in the loss. Scalar metrics hide reward hacking and degenerate text; these
 //! lines show them. Rank 0 writes its own rollouts. A resumed stage first drops its lines past the checkpoint's
-//! step, so a generation made again is not logged twice.
+//! step, so a generation made again is not logged twice. The same rollouts also go to TensorBoard's Text tab as a
+//! markdown table (`<stage>/completions`).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -17,6 +18,8 @@ pub struct CompletionsLog {
     path: PathBuf,
     every: usize,
     stage: String,
+    /// The markdown table of the last logged generation, until the step that made it hands it to TensorBoard.
+    table: Option<String>,
 }
 
 /// One rollout's reward parts.
@@ -73,24 +76,42 @@ impl CompletionsLog {
                 model::hf::write_atomic(&path, kept.as_bytes())?;
             }
         }
-        Ok(Self { path, every: every.max(1), stage: stage.to_string() })
+        Ok(Self { path, every: every.max(1), stage: stage.to_string(), table: None })
     }
 
-    /// Appends one line per rollout of `batch` when its generation is one of every `every`.
-    pub fn write(&self, tokenizer: &TextTokenizer, batch: &LoggedGeneration) -> anyhow::Result<()> {
+    /// Appends one line per rollout of `batch` when its generation is one of every `every`, and keeps the same
+    /// rollouts as a markdown table for [`CompletionsLog::take_table`].
+    pub fn write(&mut self, tokenizer: &TextTokenizer, batch: &LoggedGeneration) -> anyhow::Result<()> {
         if !batch.generation.is_multiple_of(self.every) {
             return Ok(());
         }
         let mut out = String::new();
+        let mut table = String::from(
+            "| query | prompt | completion | finish | reward | retrieval | advantage | in loss |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
         let b = batch;
         for (i, r) in b.rollouts.iter().enumerate() {
+            let (prompt, completion) =
+                (tokenizer.decode(&b.prompts[r.prompt], false)?, tokenizer.decode(&r.tokens, false)?);
+            table.push_str(&format!(
+                "| {} | {} | {} | {:?} | {:.4} | {:.4} | {:+.3} | {} |\n",
+                cell(&b.query_ids[r.prompt]),
+                cell(&prompt),
+                cell(&completion),
+                r.finish,
+                b.rewards[i],
+                b.parts[i].retrieval,
+                b.advantages[i],
+                b.in_loss[i]
+            ));
             let line = json!({
                 "stage": self.stage,
                 "stage_step": b.stage_step,
                 "generation": b.generation,
                 "query_id": b.query_ids[r.prompt],
-                "prompt": tokenizer.decode(&b.prompts[r.prompt], false)?,
-                "completion": tokenizer.decode(&r.tokens, false)?,
+                "prompt": prompt,
+                "completion": completion,
                 "tokens": r.policy_logprobs.len(),
                 "finish": format!("{:?}", r.finish),
                 "reward": b.rewards[i],
@@ -103,6 +124,18 @@ impl CompletionsLog {
             out.push_str(&format!("{line}\n"));
         }
         let mut file = OpenOptions::new().create(true).append(true).open(&self.path)?;
-        file.write_all(out.as_bytes()).with_context(|| format!("{}", self.path.display()))
+        file.write_all(out.as_bytes()).with_context(|| format!("{}", self.path.display()))?;
+        self.table = Some(table);
+        Ok(())
     }
+
+    /// The markdown table of the generation logged since the last call, tagged `<stage>/completions`.
+    pub fn take_table(&mut self) -> Option<(String, String)> {
+        self.table.take().map(|t| (format!("{}/completions", self.stage), t))
+    }
+}
+
+/// `text` as one markdown table cell: pipes escaped, line breaks as spaces.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }

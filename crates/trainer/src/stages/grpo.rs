@@ -251,7 +251,7 @@ impl GrpoMethod {
             metrics.push(("train/sampled_groups".to_string(), sampled as f64));
         }
         metrics.extend(diagnostics);
-        if let Some(log) = &self.completions {
+        if let Some(log) = &mut self.completions {
             let query_ids: Vec<String> = batch.iter().map(|e| e.query_id.clone()).collect();
             let logged = LoggedGeneration {
                 generation,
@@ -703,7 +703,8 @@ impl StageMethod for GrpoMethod {
         }
         let tokens = buffer.rollouts.iter().map(|r| r.tokens.len()).sum();
         self.buffer = Some(GenerationBuffer { iteration: buffer.iteration + 1, ..buffer });
-        Ok(StepOutput { grads: grads.context("empty generation batch")?, loss, metrics, tokens })
+        let texts = self.completions.as_mut().and_then(CompletionsLog::take_table).into_iter().collect();
+        Ok(StepOutput { grads: grads.context("empty generation batch")?, loss, metrics, tokens, texts })
     }
 
     fn data_state(&self) -> Option<&DataState> {

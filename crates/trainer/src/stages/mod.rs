@@ -34,6 +34,8 @@ pub struct StepOutput {
     pub metrics: Vec<(String, f64)>,
     /// Tokens processed (for throughput).
     pub tokens: usize,
+    /// Texts for TensorBoard's Text tab, (tag, markdown), from rank 0 (GRPO's sampled completions).
+    pub texts: Vec<(String, String)>,
 }
 
 /// What a stage must save to continue exactly after its last completed step.
@@ -124,7 +126,13 @@ impl StageMethod for SupervisedMethod {
                 metrics.push((name.to_string(), value));
             }
         }
-        Ok(StepOutput { grads: grads.ok_or_else(|| anyhow::anyhow!("empty step"))?, loss, metrics, tokens })
+        Ok(StepOutput {
+            grads: grads.ok_or_else(|| anyhow::anyhow!("empty step"))?,
+            loss,
+            metrics,
+            tokens,
+            texts: Vec::new(),
+        })
     }
 
     fn data_state(&self) -> Option<&DataState> {

@@ -73,6 +73,16 @@ impl MetricsLog {
     }
 }
 
+impl MetricsLog {
+    /// Records a text (markdown) at global step `step` under `tag`, for TensorBoard's Text tab.
+    pub fn text(&mut self, step: u64, tag: &str, markdown: &str) -> anyhow::Result<()> {
+        match self.events.as_mut() {
+            Some(e) => Ok(e.text(step, tag, markdown)?),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The scalar leaves of `value` under dotted `path` (tables by key, arrays of tables by index, other arrays as
 /// their TOML text).
 fn flatten(path: &str, value: &toml::Value, out: &mut Vec<(String, HParam)>) {

@@ -391,6 +391,9 @@ fn run_stage(
             let extra = [("stage", Value::from(stage.name.clone())), ("stage_step", Value::from(state.step))];
             metrics.log(*global_step, &values, &extra)?;
         }
+        for (tag, text) in &out.texts {
+            metrics.text(*global_step, tag, text)?;
+        }
         // Evaluate before checkpointing the same step: a kill in between then repeats both, so each evaluation is
         // logged exactly once.
         if stage.eval_every > 0 && state.step.is_multiple_of(stage.eval_every) && state.step < stage.steps {

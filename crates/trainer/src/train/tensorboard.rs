@@ -117,6 +117,32 @@ impl EventWriter {
         self.file.flush()
     }
 
+    /// Writes `markdown` at `step` under `tag` for TensorBoard's Text tab (the text plugin's scalar string
+    /// tensor), and flushes.
+    pub fn text(&mut self, step: u64, tag: &str, markdown: &str) -> std::io::Result<()> {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut plugin = Vec::new(); // SummaryMetadata.PluginData
+        put_bytes(&mut plugin, 1, b"text");
+        let mut metadata = Vec::new();
+        put_bytes(&mut metadata, 1, &plugin);
+        let mut tensor = Vec::new(); // TensorProto: DT_STRING, scalar shape, one string_val
+        put_varint_field(&mut tensor, 1, 7);
+        put_bytes(&mut tensor, 2, &[]);
+        put_bytes(&mut tensor, 8, markdown.as_bytes());
+        let mut value = Vec::new();
+        put_bytes(&mut value, 1, tag.as_bytes());
+        put_bytes(&mut value, 8, &tensor);
+        put_bytes(&mut value, 9, &metadata);
+        let mut summary = Vec::new();
+        put_bytes(&mut summary, 1, &value);
+        let mut event = Vec::new();
+        put_double(&mut event, 1, wall.as_secs_f64());
+        put_varint_field(&mut event, 2, step);
+        put_bytes(&mut event, 5, &summary);
+        self.record(&event)?;
+        self.file.flush()
+    }
+
     fn record(&mut self, payload: &[u8]) -> std::io::Result<()> {
         let len = (payload.len() as u64).to_le_bytes();
         self.file.write_all(&len)?;
