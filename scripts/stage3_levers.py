@@ -33,6 +33,10 @@ G = "stage.grpo.grpo."
 
 # name -> --set overrides of stage3_grpo.toml (the shipped stage 3 is "shipped").
 VARIANTS: dict[str, list[str]] = {
+    # The control: stage 3 with a learning rate that changes no weight. Its greedy-rollout reward at each step is
+    # the stage-2 model's on the same (not yet trained on) queries, so the other variants' per-step greedy reward
+    # minus this is a paired, held-out measure of what GRPO taught the policy as the evaluator decodes it.
+    "frozen": ["stage.grpo.optim.lr=1e-30"],
     "shipped": [],
     "t07": [f"{G}sampling.temperature=0.7"],
     "t07_nofmt": [f"{G}sampling.temperature=0.7", f"{G}format_weight=0.0"],
@@ -40,6 +44,12 @@ VARIANTS: dict[str, list[str]] = {
     "t07_long": [f"{G}sampling.temperature=0.7", "stage.grpo.steps=120", "stage.grpo.optim.lr=5e-4"],
     "rr_corpus": [f"{G}sampling.temperature=0.7", f'{G}pool="corpus"', f"{G}corpus_refresh_every=5"],
     "t07_anchor": [f"{G}sampling.temperature=0.7", f"{G}contrastive_weight=0.5"],
+    "t03_ds": [f"{G}sampling.temperature=0.3", f"{G}dynamic_sampling=true"],
+    "t05_ds": [f"{G}sampling.temperature=0.5", f"{G}dynamic_sampling=true"],
+    "t07_kl": [f"{G}sampling.temperature=0.7", f"{G}beta=0.04"],
+    "ndcg_corpus": [f"{G}sampling.temperature=0.7", f'{G}reward="ndcg"', f'{G}pool="corpus"', f"{G}corpus_refresh_every=5"],
+    "ndcg_corpus_ds": [f"{G}sampling.temperature=0.7", f'{G}reward="ndcg"', f'{G}pool="corpus"',
+                       f"{G}corpus_refresh_every=5", f"{G}dynamic_sampling=true"],
 }
 # Training-time diagnostics averaged over a run's last 10 GRPO steps.
 DIAGNOSTICS = ["reward_retrieval", "reward_greedy", "reward_gold", "reward_chance", "completion_length_mean"]
@@ -78,9 +88,28 @@ def last(metrics: Path, key: str) -> float | None:
     return value
 
 
+def series(metrics: Path, key: str) -> dict[int, float]:
+    """`train/<key>` by stage step."""
+    out = {}
+    for line in metrics.read_text().splitlines():
+        v = json.loads(line)
+        if f"train/{key}" in v:
+            out[v["stage_step"]] = v[f"train/{key}"]
+    return out
+
+
 def tail_mean(metrics: Path, key: str, n: int = 10) -> float | None:
-    values = [json.loads(l)[f"train/{key}"] for l in metrics.read_text().splitlines() if f'"train/{key}"' in l]
+    values = [v for _, v in sorted(series(metrics, key).items())]
     return statistics.mean(values[-n:]) if values else None
+
+
+def greedy_gain(run: Path, frozen: Path) -> float | None:
+    """Mean over the steps both runs share of (greedy-rollout reward − the frozen control's), same query batches."""
+    if not (frozen / "summary.json").exists():
+        return None
+    a, b = series(run / "metrics.jsonl", "reward_greedy"), series(frozen / "metrics.jsonl", "reward_greedy")
+    steps = sorted(set(a) & set(b))
+    return statistics.mean(a[t] - b[t] for t in steps) if steps else None
 
 
 def report(out: Path, seeds: list[int]) -> str:
@@ -96,8 +125,8 @@ def report(out: Path, seeds: list[int]) -> str:
     lines = [f"Stage-2 models ({len(base)} seeds): dev {fmt([b[0] for b in base.values()])}, "
              f"test {fmt([b[1] for b in base.values()])}.", "",
              "| variant | n | Δ dev (paired) | Δ dev rel. | Δ test (paired) | Δ test rel. | dev after | test after | "
-             + " | ".join(DIAGNOSTICS) + " |",
-             "| --- " * (8 + len(DIAGNOSTICS)) + "|"]
+             "Δ greedy reward vs frozen | " + " | ".join(DIAGNOSTICS) + " |",
+             "| --- " * (9 + len(DIAGNOSTICS)) + "|"]
     rows = []
     for name in VARIANTS:
         runs = [(s, out / f"{name}_s{s}") for s in base if (out / f"{name}_s{s}" / "summary.json").exists()]
@@ -109,10 +138,14 @@ def report(out: Path, seeds: list[int]) -> str:
         d_test = [t - base[s][1] for t, (s, _) in zip(test, runs)]
         b_dev = statistics.mean(base[s][0] for s, _ in runs)
         b_test = statistics.mean(base[s][1] for s, _ in runs)
+        gains = [g for g in (greedy_gain(r, out / f"frozen_s{s}") for s, r in runs) if g is not None]
+        # Comparable only on the control's own pool and reward (the batch pool's reciprocal rank).
+        same_reward = not any(k.startswith((f"{G}reward=", f"{G}pool=")) for k in VARIANTS[name])
+        gain = fmt(gains, "+") if gains and name != "frozen" and same_reward else ""
         diag = [statistics.mean(v for v in (tail_mean(r / "metrics.jsonl", k) for _, r in runs) if v is not None)
                 for k in DIAGNOSTICS]
         lines.append(f"| {name} | {len(runs)} | {fmt(d_dev, '+')} | {statistics.mean(d_dev) / b_dev:+.0%} | {fmt(d_test, '+')} | "
-                     f"{statistics.mean(d_test) / b_test:+.0%} | {fmt(dev)} | {fmt(test)} | "
+                     f"{statistics.mean(d_test) / b_test:+.0%} | {fmt(dev)} | {fmt(test)} | {gain} | "
                      + " | ".join(f"{x:.3f}" for x in diag) + " |")
         rows.append({"variant": name, "seeds": " ".join(str(s) for s, _ in runs),
                      "delta_dev": " ".join(f"{x:+.4f}" for x in d_dev),

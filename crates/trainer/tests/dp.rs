@@ -41,13 +41,16 @@ fn run(ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
 /// AdamW's early sign-like updates amplify float-order differences of 1e-7 into weights that drift apart.
 fn recipe(out: &Path, b: usize) -> String {
     let d = |f: &str| root().join("data").join(f).display().to_string();
-    // The untrained model's rollouts all run to `max_new_tokens`; dynamic sampling (which drops groups of equal
-    // rewards, here most of them) makes the ranks' loss-token counts differ, so the `dapo` normaliser is tested.
-    let grpo = |name: &str, loss: &str| {
+    // The untrained model's rollouts all run to `max_new_tokens`; dynamic sampling without refilling (one round:
+    // groups of equal rewards, here most of them, are only masked) makes the ranks' loss-token counts differ, so the
+    // `dapo` normaliser is tested. The last stage refills over three rounds: the job's groups are selected in job
+    // order and dealt out to the ranks, as one process selects them.
+    let grpo = |name: &str, loss: &str, rounds: usize| {
         format!(
             "[[stage]]\nname = \"{name}\"\nkind = \"grpo\"\ntrain = [\"{}\"]\nsteps = 1\nbatch_size = {}\n\
              [stage.optim]\nlr = 1e-20\n[stage.grpo]\ngroup_size = 2\nloss_type = \"{loss}\"\n\
-             dynamic_sampling = true\n[stage.grpo.sampling]\ntemperature = 1.0\nmax_new_tokens = 6\n\n",
+             dynamic_sampling = true\nmax_generation_rounds = {rounds}\n\
+             [stage.grpo.sampling]\ntemperature = 1.0\nmax_new_tokens = 6\n\n",
             d("train_grpo.parquet"),
             b / 2
         )
@@ -62,26 +65,28 @@ fn recipe(out: &Path, b: usize) -> String {
          [stage.optim]\nlr = 1e-20\n[stage.loss]\nsft = 1.0\nhard_negatives = 2\n[stage.limits]\nquery = 40\nreasoning = 24\ndocument = 48\n\n\
          [[stage]]\nname = \"gradcache\"\nkind = \"contrastive\"\ntrain = [\"{con}\"]\nsteps = 2\nbatch_size = {b}\n\
          [stage.optim]\nlr = 1e-20\n[stage.loss]\nhard_negatives = 1\ngradcache_chunk = 3\n[stage.limits]\nquery = 40\nreasoning = 24\n\
-         document = 48\n",
+         document = 48\n\n{g4}",
         out = out.display(),
         tok = d("tokenizer.json"),
         corpus = d("corpus.parquet"),
         warm = d("train_warmup.parquet"),
         con = d("train_contrastive.parquet"),
-        g1 = grpo("grpo", "grpo"),
-        g2 = grpo("dr_grpo", "dr_grpo"),
-        g3 = grpo("dapo", "dapo"),
+        g1 = grpo("grpo", "grpo", 1),
+        g2 = grpo("dr_grpo", "dr_grpo", 1),
+        g3 = grpo("dapo", "dapo", 1),
+        g4 = grpo("refill", "dapo", 3),
     )
 }
 
 /// Stage names in recipe order with their global steps.
-const STEPS: [(&str, &[u64]); 6] = [
+const STEPS: [(&str, &[u64]); 7] = [
     ("grpo", &[1]),
     ("dr_grpo", &[2]),
     ("dapo", &[3]),
     ("warmup", &[4, 5]),
     ("contrastive", &[6, 7]),
     ("gradcache", &[8, 9]),
+    ("refill", &[10]),
 ];
 
 /// Trains the recipe with `ranks` processes of batch `b`, dumping each step's reduced gradient; returns the dump
@@ -137,6 +142,14 @@ fn two_ranks_equal_one_process_with_the_whole_batch_and_a_wrong_variant_is_caugh
     for (stage, d) in &diffs {
         assert!(*d <= TOLERANCE, "stage `{stage}`: 2 ranks differ from one process by {d:e} (relative)");
     }
+    // The refilling stage did refill: its equality covers groups drawn in later rounds and dealt across ranks.
+    let metrics = std::fs::read_to_string(one.parent().unwrap().join("run/metrics.jsonl")).unwrap();
+    let refill: serde_json::Value = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["step"] == 10 && v.get("train/generation_rounds").is_some())
+        .expect("the refill step's metrics");
+    assert!(refill["train/generation_rounds"].as_f64().unwrap() > 1.0, "{refill}");
 
     // Negative control: rank-local token normalisers and no cross-rank gather must break the equality, so the
     // comparison above cannot pass vacuously.

@@ -23,6 +23,7 @@ pub struct CompletionsLog {
 }
 
 /// One rollout's reward parts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RewardParts {
     /// The retrieval reward.
     pub retrieval: f64,

@@ -156,9 +156,11 @@ pub struct GrpoMethod {
 
 impl GrpoMethod {
     /// Makes a generation batch of `batch_size` groups. With `dynamic_sampling` (DAPO), groups whose rewards are all
-    /// equal carry no signal: more rounds of `batch_size` fresh queries are sampled until every rank holds
-    /// `batch_size` informative groups or `max_generation_rounds` rounds are spent; the rest of the batch is then
-    /// filled with constant groups, kept out of the loss.
+    /// equal carry no signal: more rounds of `batch_size` fresh queries (per rank) are sampled until the job holds
+    /// `batch_size × ranks` informative groups or `max_generation_rounds` rounds are spent; the rest of the batch is
+    /// then filled with constant groups, kept out of the loss. The selection runs over the job's groups in job order
+    /// and deals them out to the ranks as the stream deals queries, so a data-parallel job keeps the groups one
+    /// process would.
     fn generate(
         &mut self,
         model: &CausalLm,
@@ -167,49 +169,56 @@ impl GrpoMethod {
     ) -> anyhow::Result<GenerationBuffer> {
         let c = self.config.clone();
         let frozen = model.valid();
-        let (mut kept, mut constant) = (Vec::new(), Vec::new());
-        let (mut rounds, mut sampled, mut diagnostics) = (0, 0, Vec::new());
+        let (rank, world, g) = (comm.rank(), comm.world_size(), c.group_size);
+        let job_batch = self.batch_size * world;
+        let (mut informative, mut constant) = (Vec::new(), Vec::new());
+        let (mut rounds, mut diagnostics) = (0, Vec::new());
         let (mut generation_s, mut reward_s) = (0.0, 0.0);
-        loop {
+        let kept: Vec<Group> = loop {
             let round = self.sample_round(&frozen, generation, rounds, comm)?;
             if rounds == 0 {
                 diagnostics = round.diagnostics;
             }
             rounds += 1;
-            sampled += round.groups.len();
             generation_s += round.generation_s;
             reward_s += round.reward_s;
-            for group in round.groups {
-                if c.dynamic_sampling && advantages::is_constant(&group.rewards) {
+            if !c.dynamic_sampling {
+                break round.groups;
+            }
+            // Job position j of the round is rank j % W's group j / W.
+            let gathered = if world > 1 {
+                comm.all_gather_json("GRPO dynamic sampling: groups", &round.groups)?
+            } else {
+                vec![round.groups]
+            };
+            let mut per_rank: Vec<_> = gathered.into_iter().map(Vec::into_iter).collect();
+            for j in 0..job_batch {
+                let group = per_rank[j % world].next().context("a rank sent fewer groups than its batch")?;
+                if advantages::is_constant(&group.rewards) {
                     constant.push(group);
-                } else if kept.len() < self.batch_size {
-                    kept.push(group);
+                } else if informative.len() < job_batch {
+                    informative.push(group);
                 }
             }
-            if !c.dynamic_sampling {
-                break;
+            if informative.len() == job_batch || rounds >= c.max_generation_rounds {
+                let fill = job_batch - informative.len();
+                informative.extend(constant.drain(..fill));
+                break informative.into_iter().skip(rank).step_by(world).collect();
             }
-            // Every rank runs the same number of rounds: the job stops when its emptiest rank is full.
-            let mut missing = [(self.batch_size - kept.len()) as f64];
-            comm.all_reduce_f64("GRPO dynamic sampling: groups missing", &mut missing, ReduceOp::Max);
-            if missing[0] == 0.0 || rounds >= c.max_generation_rounds {
-                break;
-            }
-        }
-        let missing = self.batch_size - kept.len();
-        kept.extend(constant.into_iter().take(missing));
+        };
 
-        let (rank, g) = (comm.rank(), c.group_size);
-        let mut batch = Vec::with_capacity(kept.len());
+        let mut query_ids = Vec::with_capacity(kept.len());
+        let (mut prompts, mut anchors) = (Vec::with_capacity(kept.len()), Vec::with_capacity(kept.len()));
         let (mut rollouts, mut rewards, mut parts, mut chance) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, group) in kept.into_iter().enumerate() {
-            batch.push(group.example);
+            query_ids.push(group.query_id);
+            prompts.push(group.prompt);
+            anchors.push(group.anchor);
             rollouts.extend(group.rollouts.into_iter().map(|r| Rollout { prompt: i, ..r }));
             rewards.extend(group.rewards);
             parts.extend(group.parts);
             chance.extend(group.chance.map(|x| vec![x; g]).unwrap_or_default());
         }
-        let prompts: Vec<Vec<u32>> = batch.iter().map(|e| e.prompt.clone()).collect();
         // Advantages (and the reward statistics) over the job's whole batch: every rank's groups, in rank order.
         let all_rewards: Vec<f64> = comm.all_gather_json("rollout rewards", &rewards)?.concat();
         let own = rank * rewards.len()..(rank + 1) * rewards.len();
@@ -248,11 +257,10 @@ impl GrpoMethod {
         ];
         if c.dynamic_sampling {
             metrics.push(("train/generation_rounds".to_string(), rounds as f64));
-            metrics.push(("train/sampled_groups".to_string(), sampled as f64));
+            metrics.push(("train/sampled_groups".to_string(), (rounds * job_batch) as f64));
         }
         metrics.extend(diagnostics);
         if let Some(log) = &mut self.completions {
-            let query_ids: Vec<String> = batch.iter().map(|e| e.query_id.clone()).collect();
             let logged = LoggedGeneration {
                 generation,
                 stage_step: generation * c.num_iterations + 1,
@@ -267,7 +275,7 @@ impl GrpoMethod {
             log.write(&self.tokenizer, &logged)?;
         }
         Ok(GenerationBuffer {
-            anchors: batch.iter().map(|e| self.anchor_docs(e)).collect(),
+            anchors,
             prompts,
             rollouts,
             rewards,
@@ -346,8 +354,15 @@ impl GrpoMethod {
                 // What a random ranking of the query's pool would earn: the floor the retrieval reward must clear.
                 let live = excluded.iter().filter(|&&x| !x).count();
                 let positives = relevant.iter().zip(excluded).filter(|&(&r, &x)| r && !x).count();
-                let chance = chance_reward(live, positives, c.reward, c.reward_k);
-                Group { example, rollouts: Vec::new(), rewards: Vec::new(), parts: Vec::new(), chance }
+                Group {
+                    anchor: self.anchor_docs(&example),
+                    query_id: example.query_id,
+                    prompt: example.prompt,
+                    rollouts: Vec::new(),
+                    rewards: Vec::new(),
+                    parts: Vec::new(),
+                    chance: chance_reward(live, positives, c.reward, c.reward_k),
+                }
             })
             .collect();
         for (r, retrieval) in rollouts.into_iter().zip(retrieval) {
@@ -560,10 +575,15 @@ impl GrpoMethod {
     }
 }
 
-/// One query's rollouts with their rewards, as one sampling round made them.
+/// One query's rollouts with their rewards, as one sampling round made them, and what the update needs of the query
+/// (serialisable: dynamic sampling deals groups out across ranks).
+#[derive(Serialize, Deserialize)]
 struct Group {
-    example: GrpoExample,
+    query_id: String,
+    prompt: Vec<u32>,
+    anchor: AnchorDocs,
     rollouts: Vec<Rollout>,
+    #[serde(with = "model::float_serde::vec_f64")]
     rewards: Vec<f64>,
     parts: Vec<RewardParts>,
     /// A random ranking's expected retrieval reward on the query's pool (none when it has no positive).
