@@ -37,6 +37,8 @@ VARIANTS: dict[str, list[str]] = {
     # the stage-2 model's on the same (not yet trained on) queries, so the other variants' per-step greedy reward
     # minus this is a paired, held-out measure of what GRPO taught the policy as the evaluator decodes it.
     "frozen": ["stage.grpo.optim.lr=1e-30"],
+    "frozen_ndcg_corpus": ["stage.grpo.optim.lr=1e-30", f"{G}sampling.temperature=0.7", f'{G}reward="ndcg"',
+                           f'{G}pool="corpus"', f"{G}corpus_refresh_every=5"],
     "shipped": [],
     "t07": [f"{G}sampling.temperature=0.7"],
     "t07_nofmt": [f"{G}sampling.temperature=0.7", f"{G}format_weight=0.0"],
@@ -138,10 +140,12 @@ def report(out: Path, seeds: list[int]) -> str:
         d_test = [t - base[s][1] for t, (s, _) in zip(test, runs)]
         b_dev = statistics.mean(base[s][0] for s, _ in runs)
         b_test = statistics.mean(base[s][1] for s, _ in runs)
-        gains = [g for g in (greedy_gain(r, out / f"frozen_s{s}") for s, r in runs) if g is not None]
-        # Comparable only on the control's own pool and reward (the batch pool's reciprocal rank).
-        same_reward = not any(k.startswith((f"{G}reward=", f"{G}pool=")) for k in VARIANTS[name])
-        gain = fmt(gains, "+") if gains and name != "frozen" and same_reward else ""
+        # The control with the variant's own pool and reward (greedy rewards on other pools do not compare).
+        reward = {k for k in VARIANTS[name] if k.startswith((f"{G}reward=", f"{G}pool="))}
+        control = {frozenset(): "frozen", frozenset({f'{G}reward="ndcg"', f'{G}pool="corpus"'}): "frozen_ndcg_corpus"}
+        control = control.get(frozenset(reward))
+        gains = [g for g in (greedy_gain(r, out / f"{control}_s{s}") for s, r in runs if control) if g is not None]
+        gain = fmt(gains, "+") if gains and not name.startswith("frozen") else ""
         diag = [statistics.mean(v for v in (tail_mean(r / "metrics.jsonl", k) for _, r in runs) if v is not None)
                 for k in DIAGNOSTICS]
         lines.append(f"| {name} | {len(runs)} | {fmt(d_dev, '+')} | {statistics.mean(d_dev) / b_dev:+.0%} | {fmt(d_test, '+')} | "

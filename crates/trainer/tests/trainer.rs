@@ -709,7 +709,7 @@ fn grpo_advantages_and_losses_match_trl() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 64, "4 input cases × 16 loss settings");
+    assert_eq!(checked, 80, "5 input cases × 16 loss settings");
 }
 
 /// A GRPO-only recipe from the tiny preset: 2 queries × 2 rollouts, each generation used for 2 updates.
