@@ -9,9 +9,11 @@ variant (~7 of a run's 9 minutes here), so this script shares them; it calls the
     cargo build -p trainer
     python3 scripts/stage3_levers.py                       # 6 seeds x the variants below, 2 runs at a time
     python3 scripts/stage3_levers.py --report              # the table again from the finished runs
+    python3 scripts/stage3_levers.py --seeds 6,7,8,9 --variants shipped,ndcg_corpus_ds   # fresh confirmation seeds
 
 Runs go to checkpoints/stage3-levers/{base,<variant>}_s<seed>/; the table to results.md and results.csv there.
 Every run evaluates dev and test with generated (greedy) reasoning; variants are chosen on dev, test is reported.
+The README's table (sweeps/results/stage3-levers/) is seeds 0-5 for every variant, then 6-9 for the chosen one.
 """
 
 from __future__ import annotations
