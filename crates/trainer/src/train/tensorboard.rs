@@ -59,7 +59,6 @@ impl EventWriter {
 
     /// Writes one event holding `values` (tag, value) at `step`, and flushes.
     pub fn scalars(&mut self, step: u64, values: &[(String, f64)]) -> std::io::Result<()> {
-        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut summary = Vec::new();
         for (tag, value) in values {
             let mut v = Vec::new();
@@ -67,12 +66,7 @@ impl EventWriter {
             put_fixed32(&mut v, 2, (*value as f32).to_bits());
             put_bytes(&mut summary, 1, &v);
         }
-        let mut event = Vec::new();
-        put_double(&mut event, 1, wall.as_secs_f64());
-        put_varint_field(&mut event, 2, step);
-        put_bytes(&mut event, 5, &summary);
-        self.record(&event)?;
-        self.file.flush()
+        self.event(Some(step), &summary)
     }
 
     /// Writes the run's hyperparameters as the HParams plugin's session start (`_hparams_/session_start_info`, as
@@ -96,49 +90,32 @@ impl EventWriter {
         put_double(&mut start, 5, wall.as_secs_f64());
         let mut data = Vec::new(); // HParamsPluginData (version 0)
         put_bytes(&mut data, 3, &start);
-        let mut plugin = Vec::new(); // SummaryMetadata.PluginData
-        put_bytes(&mut plugin, 1, b"hparams");
-        put_bytes(&mut plugin, 2, &data);
-        let mut metadata = Vec::new();
-        put_bytes(&mut metadata, 1, &plugin);
         let mut tensor = Vec::new(); // the plugin's placeholder tensor: DT_FLOAT, float_val [0]
         put_varint_field(&mut tensor, 1, 1);
         put_bytes(&mut tensor, 5, &0f32.to_le_bytes());
-        let mut value = Vec::new();
-        put_bytes(&mut value, 1, b"_hparams_/session_start_info");
-        put_bytes(&mut value, 8, &tensor);
-        put_bytes(&mut value, 9, &metadata);
-        let mut summary = Vec::new();
-        put_bytes(&mut summary, 1, &value);
-        let mut event = Vec::new();
-        put_double(&mut event, 1, wall.as_secs_f64());
-        put_bytes(&mut event, 5, &summary);
-        self.record(&event)?;
-        self.file.flush()
+        let summary = plugin_summary("_hparams_/session_start_info", &tensor, "hparams", &data);
+        self.event(None, &summary)
     }
 
     /// Writes `markdown` at `step` under `tag` for TensorBoard's Text tab (the text plugin's scalar string
     /// tensor), and flushes.
     pub fn text(&mut self, step: u64, tag: &str, markdown: &str) -> std::io::Result<()> {
-        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let mut plugin = Vec::new(); // SummaryMetadata.PluginData
-        put_bytes(&mut plugin, 1, b"text");
-        let mut metadata = Vec::new();
-        put_bytes(&mut metadata, 1, &plugin);
         let mut tensor = Vec::new(); // TensorProto: DT_STRING, scalar shape, one string_val
         put_varint_field(&mut tensor, 1, 7);
         put_bytes(&mut tensor, 2, &[]);
         put_bytes(&mut tensor, 8, markdown.as_bytes());
-        let mut value = Vec::new();
-        put_bytes(&mut value, 1, tag.as_bytes());
-        put_bytes(&mut value, 8, &tensor);
-        put_bytes(&mut value, 9, &metadata);
-        let mut summary = Vec::new();
-        put_bytes(&mut summary, 1, &value);
+        self.event(Some(step), &plugin_summary(tag, &tensor, "text", &[]))
+    }
+
+    /// Writes one event (now, at `step` when given) holding the encoded `summary`, and flushes.
+    fn event(&mut self, step: Option<u64>, summary: &[u8]) -> std::io::Result<()> {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let mut event = Vec::new();
         put_double(&mut event, 1, wall.as_secs_f64());
-        put_varint_field(&mut event, 2, step);
-        put_bytes(&mut event, 5, &summary);
+        if let Some(step) = step {
+            put_varint_field(&mut event, 2, step);
+        }
+        put_bytes(&mut event, 5, summary);
         self.record(&event)?;
         self.file.flush()
     }
@@ -150,6 +127,24 @@ impl EventWriter {
         self.file.write_all(payload)?;
         self.file.write_all(&masked_crc(payload).to_le_bytes())
     }
+}
+
+/// A summary of one tensor value `tag` owned by TensorBoard plugin `plugin` (with its plugin `content`).
+fn plugin_summary(tag: &str, tensor: &[u8], plugin: &str, content: &[u8]) -> Vec<u8> {
+    let mut data = Vec::new(); // SummaryMetadata.PluginData
+    put_bytes(&mut data, 1, plugin.as_bytes());
+    if !content.is_empty() {
+        put_bytes(&mut data, 2, content);
+    }
+    let mut metadata = Vec::new();
+    put_bytes(&mut metadata, 1, &data);
+    let mut value = Vec::new();
+    put_bytes(&mut value, 1, tag.as_bytes());
+    put_bytes(&mut value, 8, tensor);
+    put_bytes(&mut value, 9, &metadata);
+    let mut summary = Vec::new();
+    put_bytes(&mut summary, 1, &value);
+    summary
 }
 
 /// TFRecord's masked CRC-32C.
