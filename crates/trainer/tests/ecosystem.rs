@@ -81,6 +81,14 @@ fn train(dir: &Path, name: &str, sets: &[&str]) -> PathBuf {
     dir.join(name).join("warmup/final")
 }
 
+/// What `python -c script arg` prints; the script must succeed.
+fn python_stdout(python: &Path, script: &str, arg: &Path) -> String {
+    let out = Command::new(python).args(["-c", script]).arg(arg).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
 /// `trainer embed --kind kind` of `texts` (raw: it adds the instruction and the embedding token) into `out`.
 fn embed(export: &Path, kind: &str, texts: &[&str], out: &Path) -> Vec<f32> {
     let input = out.with_extension("jsonl");
@@ -152,18 +160,13 @@ fn an_export_of_the_default_loads_in_transformers_and_sentence_transformers_as_t
         .ok();
     if let Some(python) = &python {
         // The Hub's own parser reads the card's front matter and its evaluation results.
-        let check = Command::new(python)
-            .args([
-                "-c",
-                "import sys; from huggingface_hub import ModelCard; card = ModelCard.load(sys.argv[1]); \
+        let stdout = python_stdout(
+            python,
+            "import sys; from huggingface_hub import ModelCard; card = ModelCard.load(sys.argv[1]); \
                  r = card.data.eval_results[0]; assert card.data.library_name == 'sentence-transformers'; \
                  print(r.dataset_name, r.metric_type, r.metric_value)",
-            ])
-            .arg(export.join("README.md"))
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&check.stdout);
-        assert!(check.status.success(), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+            &export.join("README.md"),
+        );
         let parts: Vec<&str> = stdout.split_whitespace().collect();
         assert_eq!(parts[..2], ["dev", "ndcg_at_10"], "the card's first result as the Hub reads it: {stdout}");
         assert_eq!(parts[2].parse::<f64>().unwrap(), ndcg, "the card's nDCG@10 as the Hub reads it");
@@ -171,22 +174,17 @@ fn an_export_of_the_default_loads_in_transformers_and_sentence_transformers_as_t
     match python_with("tensorboard") {
         // TensorBoard's own reader finds the run's hyperparameters (the HParams plugin's session start).
         Ok(python) => {
-            let check = Command::new(python)
-                .args([
-                    "-c",
-                    "import sys\n\
+            let stdout = python_stdout(
+                &python,
+                "import sys\n\
                      from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
                      from tensorboard.plugins.hparams import plugin_data_pb2\n\
                      acc = EventAccumulator(sys.argv[1]); acc.Reload()\n\
                      content = acc.PluginTagToContent('hparams')['_hparams_/session_start_info']\n\
                      h = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams\n\
                      print(h['stage.0.steps'].number_value, h['run.name'].string_value, h['format.chat_template'].bool_value)",
-                ])
-                .arg(dir.join("run/tensorboard"))
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&check.stdout);
-            assert!(check.status.success(), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+                &dir.join("run/tensorboard"),
+            );
             assert_eq!(stdout.trim(), "1.0 ecosystem False", "the hyperparameters as TensorBoard reads them");
         }
         Err(why) => eprintln!("SKIPPED the TensorBoard hparams check: {why}"),
@@ -303,21 +301,16 @@ fn grpo_completions_reach_tensorboards_text_tab() {
     assert_eq!(logged.len(), 4, "2 queries × G = 2");
     match python_with("tensorboard") {
         Ok(python) => {
-            let check = Command::new(python)
-                .args([
-                    "-c",
-                    "import sys\n\
+            let stdout = python_stdout(
+                &python,
+                "import sys\n\
                      from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
                      acc = EventAccumulator(sys.argv[1]); acc.Reload()\n\
                      assert 'grpo/completions' in acc.PluginTagToContent('text'), acc.Tags()\n\
                      (event,) = acc.Tensors('grpo/completions')\n\
                      print(event.step); print(event.tensor_proto.string_val[0].decode())",
-                ])
-                .arg(dir.join("run/tensorboard"))
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&check.stdout);
-            assert!(check.status.success(), "{stdout}{}", String::from_utf8_lossy(&check.stderr));
+                &dir.join("run/tensorboard"),
+            );
             let mut lines = stdout.lines();
             assert_eq!(lines.next(), Some("1"), "logged at the step that sampled them: {stdout}");
             let rows: Vec<&str> = lines.skip(2).filter(|l| l.starts_with("| ")).collect();
