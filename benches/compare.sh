@@ -5,9 +5,12 @@
 #   bash benches/compare.sh                      # bench (release) profile, CPU, 2 threads on both sides
 #   PROFILE=dev bash benches/compare.sh          # the dev profile the test command builds
 #   PYTHON=.venv/bin/python THREADS=2 bash benches/compare.sh
+#   STAGE_PRESETS="tiny smollm2-135m" bash benches/compare.sh   # also whole stage steps of the 135M shape (slow)
 #
-# PYTHON needs torch and transformers (tests/fixtures/requirements-ci.txt). Extra arguments go to the Rust bench
-# (e.g. `-- --device wgpu`; then also set PEER_DEVICE=cuda).
+# Then a stage-2 step (GradCache) and a GRPO step (generation + rewards + update) of the trainer beside the same
+# steps in PyTorch, per preset of STAGE_PRESETS (default tiny; STAGE_PRESETS= skips them), through benches/stages.sh.
+# PYTHON needs torch, transformers and pyarrow (tests/fixtures/requirements-ci.txt). Extra arguments go to the Rust
+# bench (e.g. `-- --device wgpu`; then also set PEER_DEVICE=cuda; the stage steps run on the CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
@@ -33,4 +36,9 @@ for workload in "train tok/s" "gen B"; do
     name="${workload%% *}"
     join -t $'\t' <(column "$ours" "$workload" | sort) <(column "$peer" "$workload" | sort) |
         awk -F'\t' -v w="$name" '{ printf "%s %s ours=%s peer=%s ratio=%.2f\n", w, $1, $2, $3, $2 / $3 }'
+done
+for preset in ${STAGE_PRESETS-tiny}; do
+    echo "== stage steps, $preset: benches/stages.sh" >&2
+    PRESET="$preset" STEPS="${STAGE_STEPS:-6}" STAGES=contrastive,grpo PROFILE="$profile" THREADS="$threads" \
+        PYTHON="$python" bash benches/stages.sh | tee /dev/stderr | grep 'ratio='
 done

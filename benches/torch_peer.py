@@ -14,11 +14,12 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 
-def configs():
-    tiny = Qwen3Config(vocab_size=3000, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
+def configs(vocab=None):
+    """(name, model class, config) of the two benchmark shapes; `vocab` replaces their vocabularies (3000, 49152)."""
+    tiny = Qwen3Config(vocab_size=vocab or 3000, hidden_size=128, intermediate_size=384, num_hidden_layers=4,
                        num_attention_heads=4, num_key_value_heads=2, head_dim=32, rms_norm_eps=1e-6,
                        rope_theta=10000.0, tie_word_embeddings=True, max_position_embeddings=2048)
-    smol = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+    smol = LlamaConfig(vocab_size=vocab or 49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
                        num_attention_heads=9, num_key_value_heads=3, head_dim=64, rms_norm_eps=1e-5,
                        rope_theta=100000.0, tie_word_embeddings=True, max_position_embeddings=8192)
     return [("tiny", Qwen3ForCausalLM, tiny), ("smollm2-135m", LlamaForCausalLM, smol)]

@@ -1,7 +1,8 @@
 //! Model throughput on the chosen backend: a training step (forward + backward of the next-token loss) and
 //! batched B×G sampling with the KV cache, for the tiny default and a SmolLM2-135M-sized config.
 //!
-//! `cargo bench -p model --bench throughput [-- --device wgpu] [-- --quick] [-- --iters N]`
+//! `cargo bench -p model --bench throughput [-- --device wgpu] [-- --quick] [-- --iters N] [-- --config NAME]
+//! [-- --only train|gen]` (`--config` and `--only` narrow the run, e.g. to profile one workload).
 //! Prints tokens/s (median and range over N timed iterations, default 5, each after a warm-up), the analytic
 //! floor (forward FLOPs/token; training ≈ 3×) and the peak RSS of the process.
 
@@ -110,6 +111,7 @@ fn parity(dir: &std::path::Path, device: &Device) -> f64 {
 }
 
 fn main() {
+    model::host::keep_freed_memory(); // as the trainer binary does
     let args: Vec<String> = std::env::args().collect();
     let device_spec = args.iter().position(|a| a == "--device").map_or("cpu", |i| args[i + 1].as_str());
     let quick = args.iter().any(|a| a == "--quick");
@@ -136,12 +138,20 @@ fn main() {
         "| config | params | fwd GFLOP/token | train tok/s | train range | train floor tok/s | gen B×G=8×8 tok/s | gen range | peak RSS MiB |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let only = args.iter().position(|a| a == "--only").map(|i| args[i + 1].as_str());
+    let wanted = args.iter().position(|a| a == "--config").map(|i| args[i + 1].as_str());
     for (name, vocab) in [("tiny", 3000), ("smollm2-135m", 49152)] {
+        if wanted.is_some_and(|w| w != name) {
+            continue;
+        }
         let config = ModelConfig::preset(name, vocab).unwrap();
         let flops = config.forward_flops_per_token() as f64;
         let new = if name == "tiny" { 32 } else { 16 };
-        let (train, train_lo, train_hi) = summary(train_step_rates(&config, &device, 8, 128, iters));
-        let (generation, gen_lo, gen_hi) = summary(generation_rates(&config, &device, 8, 8, new, iters));
+        let skipped = || vec![f64::NAN];
+        let train = if only == Some("gen") { skipped() } else { train_step_rates(&config, &device, 8, 128, iters) };
+        let generation =
+            if only == Some("train") { skipped() } else { generation_rates(&config, &device, 8, 8, new, iters) };
+        let ((train, train_lo, train_hi), (generation, gen_lo, gen_hi)) = (summary(train), summary(generation));
         println!(
             "| {name} | {:.1} M | {:.3} | {train:.0} | {train_lo:.0}–{train_hi:.0} | {:.0} | {generation:.0} | {gen_lo:.0}–{gen_hi:.0} | {:.0} |",
             config.num_params() as f64 / 1e6,

@@ -69,17 +69,17 @@ impl Attention {
         cache: Option<(&mut LayerKv, usize)>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
+        // `[b, t, n, head_dim]`: normed (Qwen3) and rotated while each position's heads are contiguous.
         let heads = |proj: &Linear, n: usize, norm: &Option<RmsNorm>| {
             let y = proj.forward(x.clone()).reshape([b, t, n, self.head_dim]);
-            let y = match norm {
+            match norm {
                 Some(norm) => norm.forward(y),
                 None => y,
-            };
-            y.swap_dims(1, 2)
+            }
         };
-        let q = rope.apply(heads(&self.q_proj, self.num_heads, &self.q_norm));
-        let k = rope.apply(heads(&self.k_proj, self.num_kv_heads, &self.k_norm));
-        let v = heads(&self.v_proj, self.num_kv_heads, &None);
+        let q = rope.apply(heads(&self.q_proj, self.num_heads, &self.q_norm)).swap_dims(1, 2);
+        let k = rope.apply(heads(&self.k_proj, self.num_kv_heads, &self.k_norm)).swap_dims(1, 2);
+        let v = heads(&self.v_proj, self.num_kv_heads, &None).swap_dims(1, 2);
         let (k, v) = match cache {
             Some((layer, start)) => layer.append(start, k, v),
             None => (k, v),

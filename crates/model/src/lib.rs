@@ -25,6 +25,7 @@ pub mod gguf;
 pub mod hf;
 pub mod host;
 pub mod hub_cache;
+pub mod kernels;
 pub mod mlp;
 pub mod model;
 pub mod norm;

@@ -6,7 +6,6 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, Linear};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::module::linear as linear_op;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -15,6 +14,7 @@ use crate::block::DecoderLayer;
 use crate::cache::KvCache;
 use crate::config::ModelConfig;
 use crate::error::ModelError;
+use crate::kernels::token_logprob::token_logprobs;
 use crate::norm::RmsNorm;
 use crate::params::{embedding, linear};
 use crate::pooling::{gather_rows, l2_normalize};
@@ -177,6 +177,8 @@ impl CausalLm {
     fn logprobs_of<const D: usize>(&self, hidden: Tensor<D>, targets: Tensor<D, Int>, temperature: f32) -> Tensor<D> {
         let logits = self.logits(hidden);
         let logits = if temperature > 0.0 && temperature != 1.0 { logits / temperature as f64 } else { logits };
-        log_softmax(logits, D - 1).gather(D - 1, targets)
+        let (dims, vocab) = (targets.dims(), logits.dims()[D - 1]);
+        let rows = dims[..D - 1].iter().product();
+        token_logprobs(logits.reshape([rows, vocab]), targets.reshape([rows])).reshape(dims)
     }
 }

@@ -3,6 +3,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
+use crate::kernels::rms_norm::rms_norm;
 use crate::params::vector;
 use crate::weights::{Init, WeightSource};
 
@@ -23,10 +24,8 @@ impl RmsNorm {
         Self { weight, eps }
     }
 
-    /// Normalises the last dimension of `x`.
+    /// Normalises the last dimension of `x` (one fused op on the CPU backend, [`crate::kernels::rms_norm`]).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let mean_square = x.clone().powi_scalar(2).mean_dim(D - 1);
-        let x = x * (mean_square + self.eps).sqrt().recip();
-        x * self.weight.val().unsqueeze::<D>()
+        rms_norm(x, self.weight.val(), self.eps)
     }
 }

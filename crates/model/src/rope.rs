@@ -4,7 +4,9 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// Cosine and sine tables for one forward call, `[batch, 1, seq, head_dim]`.
+use crate::kernels::rotary::rotate;
+
+/// Cosine and sine tables for one forward call, `[batch, seq, 1, head_dim]` (broadcast over the heads).
 #[derive(Debug, Clone)]
 pub struct RopeTables {
     /// cos(position · inv_freq), duplicated over both halves.
@@ -30,20 +32,15 @@ impl RopeTables {
                 }
             }
         }
-        let shape = [batch, 1, seq, head_dim];
+        let shape = [batch, seq, 1, head_dim];
         Self {
             cos: Tensor::from_data(TensorData::new(cos, shape), device),
             sin: Tensor::from_data(TensorData::new(sin, shape), device),
         }
     }
 
-    /// Rotates `x` (`[batch, heads, seq, head_dim]`).
+    /// Rotates `x` (`[batch, seq, heads, head_dim]`; one fused op on the CPU backend, [`crate::kernels::rotary`]).
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, _, head_dim] = x.dims();
-        let half = head_dim / 2;
-        let x1 = x.clone().narrow(3, 0, half);
-        let x2 = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        x * self.cos.clone() + rotated * self.sin.clone()
+        rotate(x, self.cos.clone(), self.sin.clone())
     }
 }

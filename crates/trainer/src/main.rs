@@ -87,6 +87,7 @@ enum Command {
 }
 
 fn main() {
+    model::host::keep_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         Some(Command::Embed(args)) => trainer::embed::run(args),

@@ -1,0 +1,49 @@
+//! Fused ops with their own backward, written through burn's public backend-extension API.
+//!
+//! burn 0.22's autodiff decomposes RMSNorm, RoPE, SwiGLU and the token log-probability into chains of small tracked ops;
+//! on the flex CPU backend each link is a separate pass over memory, most of them on one core. Each op here is
+//! one function over burn tensors that takes the fused path for f32 on flex and otherwise composes burn's ops (what
+//! every other backend runs, and the reference the fused kernels are tested against), and behind it one backend
+//! extension trait with a flex implementation (one or two parallel passes) and an `Autodiff` implementation whose
+//! backward is again one fused op. Rows are reduced in a fixed order, so
+//! results do not depend on the number of threads.
+
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::Ops;
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, DispatchDevice};
+use burn::tensor::{DType, Device};
+
+pub mod rms_norm;
+pub mod rotary;
+pub mod swiglu;
+pub mod token_logprob;
+
+/// Whether a tensor of `dtype` on `device` takes the fused kernel: f32 on the flex CPU backend (with or without
+/// autodiff). Everything else runs the composed form.
+fn fused(device: &Device, dtype: DType) -> bool {
+    dtype == DType::F32 && matches!(device.as_dispatch().clone().inner(), DispatchDevice::Flex(_))
+}
+
+/// The values of a contiguous f32 flex tensor, in row-major order.
+fn values(t: &FlexTensor) -> &[f32] {
+    t.as_slice::<f32>().expect("a contiguous f32 tensor")
+}
+
+/// The backward step of a two-input op: consumes the upstream gradient, computes both input gradients at once with
+/// `grads_of(state, upstream)` and registers each for the inputs that are tracked.
+fn backward_pair<B: Backend, S>(
+    ops: Ops<S, 2>,
+    grads: &mut Gradients,
+    grads_of: impl FnOnce(S, FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>),
+) {
+    let Ops { parents, node, state } = ops;
+    let upstream = grads.consume::<B>(&node);
+    let (first, second) = grads_of(state, upstream);
+    for (parent, grad) in parents.into_iter().zip([first, second]) {
+        if let Some(parent) = parent {
+            grads.register::<B>(parent.id, grad);
+        }
+    }
+}
