@@ -14,6 +14,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, DispatchDevice};
 use burn::tensor::{DType, Device};
+use rayon::prelude::*;
 
 pub mod rms_norm;
 pub mod rotary;
@@ -24,6 +25,19 @@ pub mod token_logprob;
 /// autodiff). Everything else runs the composed form.
 fn fused(device: &Device, dtype: DType) -> bool {
     dtype == DType::F32 && matches!(device.as_dispatch().clone().inner(), DispatchDevice::Flex(_))
+}
+
+/// Output elements below which a kernel runs on the calling thread: handing work to the thread pool costs
+/// microseconds, more than the whole loop of a decoding step's few rows.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// Calls `f(i, row)` for each `row_len`-long row `i` of `out`, in parallel when `out` is large enough to pay for it.
+fn for_each_row(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Send + Sync) {
+    if out.len() < PARALLEL_MIN {
+        out.chunks_mut(row_len).enumerate().for_each(|(i, row)| f(i, row));
+    } else {
+        out.par_chunks_mut(row_len).enumerate().for_each(|(i, row)| f(i, row));
+    }
 }
 
 /// The values of a contiguous f32 flex tensor, in row-major order.

@@ -14,9 +14,8 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::{Tensor, TensorData};
-use rayon::prelude::*;
 
-use super::{fused, values};
+use super::{for_each_row, fused, values};
 
 /// Rotates `x` (`[batch, seq, heads, head_dim]`) by the tables `cos`, `sin` (`[batch, seq, 1, head_dim]`).
 pub fn rotate(x: Tensor<4>, cos: Tensor<4>, sin: Tensor<4>) -> Tensor<4> {
@@ -51,9 +50,9 @@ fn rotate_kernel(x: &FlexTensor, cos: &FlexTensor, sin: &FlexTensor, sign: f32) 
     let (xs, c, s) = (values(&x), values(&cos), values(&sin));
     let half = d / 2;
     let mut out = vec![0f32; xs.len()];
-    out.par_chunks_mut(heads * d).zip(xs.par_chunks(heads * d)).enumerate().for_each(|(p, (y, x))| {
+    for_each_row(&mut out, heads * d, |p, y| {
         let (c, s) = (&c[p * d..(p + 1) * d], &s[p * d..(p + 1) * d]);
-        for (y, x) in y.chunks_mut(d).zip(x.chunks(d)) {
+        for (y, x) in y.chunks_mut(d).zip(xs[p * heads * d..(p + 1) * heads * d].chunks(d)) {
             for j in 0..half {
                 y[j] = x[j] * c[j] - sign * x[j + half] * s[j];
                 y[j + half] = x[j + half] * c[j + half] + sign * x[j] * s[j + half];
@@ -101,17 +100,19 @@ mod tests {
     use crate::host::to_vec;
     use crate::rope::RopeTables;
 
-    const SHAPE: [usize; 4] = [2, 5, 3, 8];
+    /// `[batch, seq, heads, head_dim]` shapes: 240 elements run on the calling thread, 33,600 on the pool.
+    const SHAPES: [[usize; 4]; 2] = [[2, 5, 3, 8], [2, 700, 3, 8]];
 
-    /// Output and `dx` of `Σ upstream · op(x)` at positions that differ per row (as with left padding).
-    fn run(op: fn(Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>) -> [Vec<f32>; 2] {
+    /// Output and `dx` of `Σ upstream · op(x)`, the second row 7 positions further on (as with left padding).
+    fn run(op: fn(Tensor<4>, Tensor<4>, Tensor<4>) -> Tensor<4>, shape: [usize; 4]) -> [Vec<f32>; 2] {
         let device = Device::flex().autodiff();
-        let n: usize = SHAPE.iter().product();
+        let n: usize = shape.iter().product();
         let wave = |k: usize, m: usize| (0..n).map(|i| ((i * k) % m) as f32 / 100.0 - 2.0).collect::<Vec<_>>();
-        let x = Tensor::<4>::from_data(TensorData::new(wave(7919, 397), SHAPE), &device).require_grad();
-        let upstream = Tensor::<4>::from_data(TensorData::new(wave(104_729, 263), SHAPE), &device);
-        let positions = [0, 1, 2, 3, 4, 7, 8, 9, 10, 11];
-        let tables = RopeTables::new(&positions, SHAPE[0], SHAPE[1], SHAPE[3], 10_000.0, &device);
+        let x = Tensor::<4>::from_data(TensorData::new(wave(7919, 397), shape), &device).require_grad();
+        let upstream = Tensor::<4>::from_data(TensorData::new(wave(104_729, 263), shape), &device);
+        let seq = shape[1];
+        let positions: Vec<usize> = (0..seq).chain(7..seq + 7).collect();
+        let tables = RopeTables::new(&positions, shape[0], seq, shape[3], 10_000.0, &device);
         let out = op(x.clone(), tables.cos, tables.sin);
         let grads = (out.clone() * upstream).sum().backward();
         [to_vec(out).unwrap(), to_vec(x.grad(&grads).unwrap()).unwrap()]
@@ -119,10 +120,12 @@ mod tests {
 
     #[test]
     fn fused_rotation_and_its_gradient_match_burns_composed_form() {
-        let (fused, composed) = (run(rotate), run(composed));
-        for (name, (a, b)) in ["output", "dx"].iter().zip(fused.iter().zip(&composed)) {
-            let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-            assert!(err < 1e-6, "{name}: fused and composed differ by {err}");
+        for shape in SHAPES {
+            let (fused, composed) = (run(rotate, shape), run(composed, shape));
+            for (name, (a, b)) in ["output", "dx"].iter().zip(fused.iter().zip(&composed)) {
+                let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+                assert!(err < 1e-6, "{shape:?}, {name}: fused and composed differ by {err}");
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{backward_pair, fused, values};
+use super::{backward_pair, for_each_row, fused, values};
 
 /// Elements per parallel task.
 const CHUNK: usize = 1 << 14;
@@ -50,7 +50,8 @@ impl SwigluBackend for Flex {
         let (gate, up) = (gate.to_contiguous(), up.to_contiguous());
         let (a, b) = (values(&gate), values(&up));
         let mut out = vec![0f32; a.len()];
-        out.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(y, (a, b))| {
+        for_each_row(&mut out, CHUNK, |i, y| {
+            let (a, b) = (&a[i * CHUNK..], &b[i * CHUNK..]);
             for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
                 *y = a * sigmoid(a) * b;
             }
@@ -109,17 +110,18 @@ mod tests {
     use super::*;
     use crate::host::to_vec;
 
-    const N: usize = CHUNK + 77; // two parallel chunks, the last one partial
+    /// Sizes: one partial chunk on the calling thread; three chunks, the last one partial, on the pool.
+    const SIZES: [usize; 2] = [CHUNK - 77, 2 * CHUNK + 77];
 
-    fn inputs() -> [Vec<f32>; 3] {
-        let wave = |k: usize, m: usize, scale: f32| (0..N).map(|i| ((i * k) % m) as f32 / scale - 4.0).collect();
+    fn inputs(n: usize) -> [Vec<f32>; 3] {
+        let wave = |k: usize, m: usize, scale: f32| (0..n).map(|i| ((i * k) % m) as f32 / scale - 4.0).collect();
         [wave(7919, 997, 120.0), wave(104_729, 613, 70.0), wave(15_485_863, 401, 50.0)]
     }
 
     /// Output, `d gate` and `d up` of `Σ upstream · op(gate, up)`.
-    fn run(op: fn(Tensor<1>, Tensor<1>) -> Tensor<1>) -> [Vec<f32>; 3] {
+    fn run(op: fn(Tensor<1>, Tensor<1>) -> Tensor<1>, n: usize) -> [Vec<f32>; 3] {
         let device = Device::flex().autodiff();
-        let [gate, up, upstream] = inputs().map(|v| Tensor::<1>::from_data(TensorData::new(v, [N]), &device));
+        let [gate, up, upstream] = inputs(n).map(|v| Tensor::<1>::from_data(TensorData::new(v, [n]), &device));
         let (gate, up) = (gate.require_grad(), up.require_grad());
         let out = op(gate.clone(), up.clone());
         let grads = (out.clone() * upstream).sum().backward();
@@ -127,10 +129,10 @@ mod tests {
     }
 
     /// The same in f64 on the host.
-    fn exact() -> [Vec<f32>; 3] {
-        let [gate, up, upstream] = inputs();
+    fn exact(n: usize) -> [Vec<f32>; 3] {
+        let [gate, up, upstream] = inputs(n);
         let (mut out, mut da, mut db) = (vec![], vec![], vec![]);
-        for i in 0..N {
+        for i in 0..n {
             let (a, b, g) = (f64::from(gate[i]), f64::from(up[i]), f64::from(upstream[i]));
             let s = 1.0 / (1.0 + (-a).exp());
             out.push((a * s * b) as f32);
@@ -149,13 +151,17 @@ mod tests {
 
     #[test]
     fn fused_output_and_gradients_match_the_exact_ones_and_burns_composed_form() {
-        let fused = run(swiglu::<1>);
-        for (name, (got, want)) in ["output", "d gate", "d up"].iter().zip(fused.iter().zip(&exact())) {
-            assert!(max_err(got, want) < 1e-6, "{name} off by {}", max_err(got, want));
-        }
-        let composed = run(composed::<1>);
-        for (name, (a, b)) in ["output", "d gate", "d up"].iter().zip(fused.iter().zip(&composed)) {
-            assert!(max_err(a, b) < 2e-6, "{name}: fused and composed differ by {}", max_err(a, b));
+        for n in SIZES {
+            let (fused, composed) = (run(swiglu::<1>, n), run(composed::<1>, n));
+            let names = ["output", "d gate", "d up"];
+            for ((name, got), (want, reference)) in names.iter().zip(&fused).zip(exact(n).iter().zip(&composed)) {
+                assert!(max_err(got, want) < 1e-6, "{n} elements, {name} off by {}", max_err(got, want));
+                assert!(
+                    max_err(got, reference) < 2e-6,
+                    "{n} elements, {name}: composed differs by {}",
+                    max_err(got, reference)
+                );
+            }
         }
     }
 }
