@@ -61,3 +61,20 @@ fn backward_pair<B: Backend, S>(
         }
     }
 }
+
+/// Error measures the kernel tests compare against their references with.
+#[cfg(test)]
+mod check {
+    /// Largest absolute difference.
+    pub fn max_abs_err(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    /// Largest difference relative to the reference `b` (absolute where `|b| < 1`): for values well above 1, where
+    /// one f32 rounding exceeds an absolute bound.
+    pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+    }
+}

@@ -131,6 +131,7 @@ mod tests {
 
     use super::*;
     use crate::host::to_vec;
+    use crate::kernels::check::max_rel_err;
 
     const D: usize = 24;
     const EPS: f64 = 1e-6;
@@ -175,23 +176,17 @@ mod tests {
         [out, dx, dw.into_iter().map(|v| v as f32).collect()]
     }
 
-    /// Largest error relative to the reference value (absolute below 1; `dw` sums up to 1,400 rows).
-    fn max_err(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
-    }
-
     #[test]
     fn fused_output_and_gradients_match_the_exact_ones_and_burns_composed_form() {
         for rows in SIZES {
             let (fused, composed) = (run(rms_norm::<2>, rows), run(composed::<2>, rows));
             let names = ["output", "dx", "dw"];
             for ((name, got), (want, reference)) in names.iter().zip(&fused).zip(exact(rows).iter().zip(&composed)) {
-                assert!(max_err(got, want) < 2e-6, "{rows} rows, {name} off by {}", max_err(got, want));
+                assert!(max_rel_err(got, want) < 2e-6, "{rows} rows, {name} off by {}", max_rel_err(got, want));
                 assert!(
-                    max_err(got, reference) < 1e-5,
+                    max_rel_err(got, reference) < 1e-5,
                     "{rows} rows, {name}: composed differs by {}",
-                    max_err(got, reference)
+                    max_rel_err(got, reference)
                 );
             }
         }
@@ -206,6 +201,6 @@ mod tests {
         let w = Tensor::<1>::from_data(TensorData::new(w, [D]), &device);
         let a = to_vec(rms_norm(x3, w.clone(), EPS)).unwrap();
         let b = to_vec(composed(x2, w, EPS)).unwrap();
-        assert!(max_err(&a, &b) < 5e-6);
+        assert!(max_rel_err(&a, &b) < 5e-6);
     }
 }

@@ -98,6 +98,7 @@ mod tests {
 
     use super::*;
     use crate::host::to_vec;
+    use crate::kernels::check::max_abs_err;
     use crate::rope::RopeTables;
 
     /// `[batch, seq, heads, head_dim]` shapes: 240 elements run on the calling thread, 33,600 on the pool.
@@ -123,7 +124,7 @@ mod tests {
         for shape in SHAPES {
             let (fused, composed) = (run(rotate, shape), run(composed, shape));
             for (name, (a, b)) in ["output", "dx"].iter().zip(fused.iter().zip(&composed)) {
-                let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+                let err = max_abs_err(a, b);
                 assert!(err < 1e-6, "{shape:?}, {name}: fused and composed differ by {err}");
             }
         }

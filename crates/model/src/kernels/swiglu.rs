@@ -109,6 +109,7 @@ mod tests {
 
     use super::*;
     use crate::host::to_vec;
+    use crate::kernels::check::max_rel_err;
 
     /// Sizes: one partial chunk on the calling thread; three chunks, the last one partial, on the pool.
     const SIZES: [usize; 2] = [CHUNK - 77, 2 * CHUNK + 77];
@@ -143,11 +144,6 @@ mod tests {
     }
 
     /// Largest error relative to the reference value (absolute below 1): values here reach ~20, where one f32
-    /// rounding is 1e-6 in absolute terms.
-    fn max_err(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
-    }
 
     #[test]
     fn fused_output_and_gradients_match_the_exact_ones_and_burns_composed_form() {
@@ -155,11 +151,11 @@ mod tests {
             let (fused, composed) = (run(swiglu::<1>, n), run(composed::<1>, n));
             let names = ["output", "d gate", "d up"];
             for ((name, got), (want, reference)) in names.iter().zip(&fused).zip(exact(n).iter().zip(&composed)) {
-                assert!(max_err(got, want) < 1e-6, "{n} elements, {name} off by {}", max_err(got, want));
+                assert!(max_rel_err(got, want) < 1e-6, "{n} elements, {name} off by {}", max_rel_err(got, want));
                 assert!(
-                    max_err(got, reference) < 2e-6,
+                    max_rel_err(got, reference) < 2e-6,
                     "{n} elements, {name}: composed differs by {}",
-                    max_err(got, reference)
+                    max_rel_err(got, reference)
                 );
             }
         }

@@ -128,6 +128,7 @@ mod tests {
 
     use super::*;
     use crate::host::to_vec;
+    use crate::kernels::check::max_abs_err;
 
     const ROWS: usize = 5;
     const VOCAB: usize = 37;
@@ -171,19 +172,14 @@ mod tests {
         (values, grads)
     }
 
-    fn max_err(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-    }
-
     #[test]
     fn fused_values_and_gradients_match_the_exact_ones_and_burns_composed_form() {
         let (want, want_grad) = exact();
         let (got, got_grad) = run(token_logprobs);
-        assert!(max_err(&got, &want) < 2e-6, "values {got:?} vs {want:?}");
-        assert!(max_err(&got_grad, &want_grad) < 5e-7, "gradients off by {}", max_err(&got_grad, &want_grad));
+        assert!(max_abs_err(&got, &want) < 2e-6, "values {got:?} vs {want:?}");
+        assert!(max_abs_err(&got_grad, &want_grad) < 5e-7, "gradients off by {}", max_abs_err(&got_grad, &want_grad));
         let (composed, composed_grad) = run(composed);
-        assert!(max_err(&got, &composed) < 1e-5 && max_err(&got_grad, &composed_grad) < 1e-5);
+        assert!(max_abs_err(&got, &composed) < 1e-5 && max_abs_err(&got_grad, &composed_grad) < 1e-5);
         // Masked cells get no probability and no gradient; each row's gradient sums to zero.
         assert!(got_grad[3 * VOCAB..3 * VOCAB + 18].iter().all(|&g| g == 0.0));
         assert!(got_grad.chunks(VOCAB).all(|row| row.iter().sum::<f32>().abs() < 1e-5));
