@@ -397,7 +397,7 @@ fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
     // leave it at chance, ± ~0.025 over these 64 queries), and the policy's own rollouts are scored beside it.
     // Measured gaps gold − chance after this recipe at run seeds 0–5: 0.014–0.176 (mean 0.096; seed 0: 0.176) with
     // the fused CPU kernels, 0.047–0.129 (mean 0.086) with burn's composed ops: float rounding alone moves one seed's
-    // gap by ±0.08, so the bar is two standard errors above chance, not the mean gap.
+    // gap by ±0.08, so this single-seed bar is fragile (the note of issue 11 proposes a sturdier check).
     let lines = grpo_from(&out.join("contrastive/final"), "gold", 1, 64, "");
     let (gold, chance, greedy) = (
         lines[0]["train/reward_gold"].as_f64().unwrap(),
@@ -406,7 +406,7 @@ fn stages_reduce_their_losses_and_stage_two_improves_retrieval() {
     );
     eprintln!("batch-pool reward of 64 queries: gold {gold:.3}, greedy {greedy:.3}, chance {chance:.3}");
     assert!(
-        gold > chance + 0.05,
+        gold > chance + 0.1,
         "gold reasoning should beat chance on the batch pool: gold {gold:.3}, chance {chance:.3}"
     );
     assert!((0.0..=1.0).contains(&greedy), "{greedy}");
