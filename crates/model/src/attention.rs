@@ -1,14 +1,15 @@
 //! Grouped-query self-attention with optional per-head QK RMSNorm (Qwen3), rotate-half RoPE and an optional
-//! KV cache. Scores are scaled by `1/sqrt(head_dim)`; the mask is built by the caller (see `mask.rs`).
+//! KV cache. Scores are scaled by `1/sqrt(head_dim)`; the mask is built by the caller
+//! ([`crate::batch::attention_mask`]). Without a cache the product runs as one fused op on the CPU backend
+//! ([`crate::kernels::attention`]).
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor};
 
 use crate::cache::LayerKv;
 use crate::config::{Family, ModelConfig};
+use crate::kernels::attention::{attend, attend_composed};
 use crate::norm::RmsNorm;
 use crate::params::linear;
 use crate::rope::RopeTables;
@@ -77,28 +78,17 @@ impl Attention {
                 None => y,
             }
         };
-        let q = rope.apply(heads(&self.q_proj, self.num_heads, &self.q_norm)).swap_dims(1, 2);
-        let k = rope.apply(heads(&self.k_proj, self.num_kv_heads, &self.k_norm)).swap_dims(1, 2);
-        let v = heads(&self.v_proj, self.num_kv_heads, &None).swap_dims(1, 2);
-        let (k, v) = match cache {
-            Some((layer, start)) => layer.append(start, k, v),
-            None => (k, v),
+        let q = rope.apply(heads(&self.q_proj, self.num_heads, &self.q_norm));
+        let k = rope.apply(heads(&self.k_proj, self.num_kv_heads, &self.k_norm));
+        let v = heads(&self.v_proj, self.num_kv_heads, &None);
+        let out = match cache {
+            // The cache holds `[b, kv_heads, keys, head_dim]`: its views go to burn's op, transposed without copies.
+            Some((layer, start)) => {
+                let (k, v) = layer.append(start, k.swap_dims(1, 2), v.swap_dims(1, 2));
+                attend_composed(q, k.swap_dims(1, 2), v.swap_dims(1, 2), mask)
+            }
+            None => attend(q, k, v, mask),
         };
-        let keys = k.dims()[2];
-        let group = self.num_heads / self.num_kv_heads;
-        let mask = mask.expand([b, self.num_heads, t, keys]);
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-        let out = attention(repeat_kv(q, 1), repeat_kv(k, group), repeat_kv(v, group), Some(mask), None, options);
-        let out = out.swap_dims(1, 2).reshape([b, t, self.num_heads * self.head_dim]);
-        self.o_proj.forward(out)
+        self.o_proj.forward(out.reshape([b, t, self.num_heads * self.head_dim]))
     }
-}
-
-/// `[b, kv_heads, s, d]` → `[b, kv_heads·group, s, d]`, each kv head repeated `group` times in place.
-fn repeat_kv(x: Tensor<4>, group: usize) -> Tensor<4> {
-    if group == 1 {
-        return x;
-    }
-    let [b, h, s, d] = x.dims();
-    x.unsqueeze_dim::<5>(2).expand([b, h, group, s, d]).reshape([b, h * group, s, d])
 }

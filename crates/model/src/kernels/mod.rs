@@ -16,6 +16,7 @@ use burn::backend::{Backend, DispatchDevice};
 use burn::tensor::{DType, Device};
 use rayon::prelude::*;
 
+pub mod attention;
 pub mod rms_norm;
 pub mod rotary;
 pub mod swiglu;
@@ -45,17 +46,16 @@ fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("a contiguous f32 tensor")
 }
 
-/// The backward step of a two-input op: consumes the upstream gradient, computes both input gradients at once with
+/// The backward step of an `N`-input op: consumes the upstream gradient, computes all input gradients at once with
 /// `grads_of(state, upstream)` and registers each for the inputs that are tracked.
-fn backward_pair<B: Backend, S>(
-    ops: Ops<S, 2>,
+fn backward_all<B: Backend, S, const N: usize>(
+    ops: Ops<S, N>,
     grads: &mut Gradients,
-    grads_of: impl FnOnce(S, FloatTensor<B>) -> (FloatTensor<B>, FloatTensor<B>),
+    grads_of: impl FnOnce(S, FloatTensor<B>) -> [FloatTensor<B>; N],
 ) {
     let Ops { parents, node, state } = ops;
     let upstream = grads.consume::<B>(&node);
-    let (first, second) = grads_of(state, upstream);
-    for (parent, grad) in parents.into_iter().zip([first, second]) {
+    for (parent, grad) in parents.into_iter().zip(grads_of(state, upstream)) {
         if let Some(parent) = parent {
             grads.register::<B>(parent.id, grad);
         }

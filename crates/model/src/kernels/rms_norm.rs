@@ -16,7 +16,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
-use super::{backward_pair, for_each_row, fused, values};
+use super::{backward_all, for_each_row, fused, values};
 
 /// Rows per block of the weight gradient's partial sums.
 const BLOCK_ROWS: usize = 32;
@@ -111,7 +111,7 @@ impl<C: CheckpointStrategy> RmsNormBackend for Autodiff<Flex, C> {
             type State = (FlexTensor, FlexTensor, f64);
 
             fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-                backward_pair::<Flex, _>(ops, grads, |(x, w, eps), grad| rms_norm_grad(x, w, grad, eps));
+                backward_all::<Flex, _, 2>(ops, grads, |(x, w, eps), grad| rms_norm_grad(x, w, grad, eps).into());
             }
         }
 
