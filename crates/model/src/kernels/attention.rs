@@ -24,6 +24,7 @@ use burn::tensor::{Bool, Tensor, TensorData};
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+use super::exp::exp;
 use super::{PARALLEL_MIN, backward_all, fused, values};
 
 /// Attention of `q` (`[batch, seq, heads, head_dim]`) over `k`, `v` (`[batch, keys, kv_heads, head_dim]`, each
@@ -213,18 +214,31 @@ fn for_each_task(tasks: usize, elements: usize, task: impl Fn(usize) + Send + Sy
 }
 
 /// Masked softmax of each `keys`-long row of `scores` in place (`masked` is `[seq, keys]`, non-zero = masked);
-/// masked entries become 0, and so does a row with no visible key.
+/// masked entries become 0, and so does a row with no visible key. Written in passes over eight interleaved lanes
+/// (fixed order) so that they vectorise.
 fn softmax_rows(scores: &mut [f32], masked: &[u8], keys: usize) {
     for (row, masked) in scores.chunks_mut(keys).zip(masked.chunks(keys)) {
-        let max = row.iter().zip(masked).filter(|&(_, &m)| m == 0).map(|(&s, _)| s).fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for (s, &m) in row.iter_mut().zip(masked) {
-            *s = if m == 0 { (*s - max).exp() } else { 0.0 };
-            sum += *s;
+        row.iter_mut().zip(masked).for_each(|(s, &m)| *s = if m == 0 { *s } else { f32::NEG_INFINITY });
+        let max = lanes(row, f32::NEG_INFINITY, f32::max);
+        if max == f32::NEG_INFINITY {
+            row.fill(0.0);
+            continue;
         }
-        let inv = if sum > 0.0 { 1.0 / sum } else { 0.0 };
+        row.iter_mut().for_each(|s| *s = exp(*s - max));
+        let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
         row.iter_mut().for_each(|s| *s *= inv);
     }
+}
+
+/// `values` folded with `op` over eight interleaved lanes from `init`, then across the lanes, in one fixed order.
+fn lanes(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(init, |a, &v| op(a, v));
+    for chunk in chunks {
+        acc.iter_mut().zip(chunk).for_each(|(a, &v)| *a = op(*a, v));
+    }
+    acc.into_iter().fold(tail, op)
 }
 
 /// The values of a contiguous bool flex tensor, one byte each (non-zero = true).

@@ -17,6 +17,7 @@ use burn::tensor::{DType, Device};
 use rayon::prelude::*;
 
 pub mod attention;
+pub mod exp;
 pub mod rms_norm;
 pub mod rotary;
 pub mod swiglu;

@@ -15,6 +15,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::exp::exp;
 use super::{backward_all, for_each_row, fused, values};
 
 /// Elements per parallel task.
@@ -42,7 +43,7 @@ pub trait SwigluBackend: Backend {
 }
 
 fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+    1.0 / (1.0 + exp(-x))
 }
 
 impl SwigluBackend for Flex {

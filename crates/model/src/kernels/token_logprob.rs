@@ -19,6 +19,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use rayon::prelude::*;
 
+use super::exp::{exp, sum_exp};
 use super::{fused, values};
 
 /// `logits [rows, vocab]`, `targets [rows]` → `[rows]`: the log-probability of each row's target token,
@@ -47,28 +48,46 @@ pub trait TokenLogprobBackend: Backend {
 
 impl TokenLogprobBackend for Flex {
     fn token_logprob(logits: FlexTensor, targets: FlexTensor) -> FlexTensor {
-        let (logits, vocab) = (logits.to_contiguous(), logits.shape()[1]);
-        let targets = target_ids(targets, vocab);
-        let out: Vec<f32> =
-            values(&logits).par_chunks(vocab).zip(targets.par_iter()).map(|(row, &t)| logprob(row, t)).collect();
-        let rows = out.len();
-        FlexTensor::from_data(TensorData::new(out, [rows]))
+        forward(&logits, targets).0
     }
 }
 
+/// What the backward needs of each row besides its logits.
+#[derive(Clone, Debug)]
+struct Rows {
+    /// The target ids.
+    targets: Vec<usize>,
+    /// `(max, log Σ exp(row − max))`.
+    stats: Vec<(f32, f64)>,
+}
+
+/// The log-probabilities `[rows]`, and the [`Rows`] the backward needs.
+fn forward(logits: &FlexTensor, targets: FlexTensor) -> (FlexTensor, Rows) {
+    let (logits, vocab) = (logits.to_contiguous(), logits.shape()[1]);
+    let targets = target_ids(targets, vocab);
+    let (out, stats): (Vec<f32>, Vec<(f32, f64)>) = values(&logits)
+        .par_chunks(vocab)
+        .zip(targets.par_iter())
+        .map(|(row, &t)| {
+            let (max, log_sum) = logsumexp(row);
+            ((f64::from(row[t] - max) - log_sum) as f32, (max, log_sum))
+        })
+        .unzip();
+    let len = out.len();
+    (FlexTensor::from_data(TensorData::new(out, [len])), Rows { targets, stats })
+}
+
 /// The gradient with respect to `logits` given the upstream gradient `grad [rows]`:
-/// `grad[r] · (onehot(targets[r]) − softmax(logits[r]))`, written once.
-fn token_logprob_grad(logits: FlexTensor, targets: FlexTensor, grad: FlexTensor) -> FlexTensor {
+/// `grad[r] · (onehot(targets[r]) − softmax(logits[r]))`, written once, from the forward's row statistics.
+fn token_logprob_grad(logits: FlexTensor, rows: &Rows, grad: FlexTensor) -> FlexTensor {
     let (logits, grad, vocab) = (logits.to_contiguous(), grad.to_contiguous(), logits.shape()[1]);
     let (x, g) = (values(&logits), values(&grad));
-    let targets = target_ids(targets, vocab);
     let mut out = vec![0f32; x.len()];
-    out.par_chunks_mut(vocab).zip(x.par_chunks(vocab)).zip(targets.par_iter().zip(g)).for_each(
-        |((dx, row), (&target, &g))| {
-            let (max, log_sum) = logsumexp(row);
+    out.par_chunks_mut(vocab).zip(x.par_chunks(vocab)).zip(rows.targets.par_iter().zip(g).zip(&rows.stats)).for_each(
+        |((dx, row), ((&target, &g), &(max, log_sum)))| {
             let log_sum = log_sum as f32;
             for (d, &v) in dx.iter_mut().zip(row) {
-                *d = -g * ((v - max) - log_sum).exp();
+                *d = -g * exp((v - max) - log_sum);
             }
             dx[target] += g;
         },
@@ -80,13 +99,7 @@ fn token_logprob_grad(logits: FlexTensor, targets: FlexTensor, grad: FlexTensor)
 /// `row[t] − max` stays exact instead of rounding `max + …` to f32 first.
 fn logsumexp(row: &[f32]) -> (f32, f64) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    (max, row.iter().map(|&v| f64::from((v - max).exp())).sum::<f64>().ln())
-}
-
-/// `row[target] − logsumexp(row)`.
-fn logprob(row: &[f32], target: usize) -> f32 {
-    let (max, log_sum) = logsumexp(row);
-    (f64::from(row[target] - max) - log_sum) as f32
+    (max, sum_exp(row, max).ln())
 }
 
 /// The target ids as row indices. Ids come from tokenised batches, so one outside the vocabulary is a bug upstream.
@@ -99,23 +112,24 @@ fn target_ids(targets: FlexTensor, vocab: usize) -> Vec<usize> {
 
 impl<C: CheckpointStrategy> TokenLogprobBackend for Autodiff<Flex, C> {
     fn token_logprob(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        /// Backward of the fused op: keeps the logits and targets, not the `[rows, vocab]` softmax.
+        /// Backward of the fused op: keeps the logits and the rows' targets and statistics, not the `[rows, vocab]`
+        /// softmax.
         #[derive(Debug)]
         struct TokenLogprobBackward;
 
         impl Backward<Flex, 1> for TokenLogprobBackward {
-            type State = (FlexTensor, FlexTensor);
+            type State = (FlexTensor, Rows);
 
             fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-                let (logits, targets) = ops.state;
-                unary::<Flex, _>(ops.parents, ops.node, grads, |grad| token_logprob_grad(logits, targets, grad));
+                let (logits, rows) = ops.state;
+                unary::<Flex, _>(ops.parents, ops.node, grads, |grad| token_logprob_grad(logits, &rows, grad));
             }
         }
 
         match TokenLogprobBackward.prepare::<C>([logits.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let out = Flex::token_logprob(logits.primitive().clone(), targets.clone());
-                prep.finish((logits.into_primitive(), targets), out)
+                let (out, rows) = forward(logits.primitive(), targets);
+                prep.finish((logits.into_primitive(), rows), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::token_logprob(logits.into_primitive(), targets)),
         }
