@@ -10,6 +10,7 @@ use burn::tensor::{Bool, Device, Tensor};
 use crate::cache::LayerKv;
 use crate::config::{Family, ModelConfig};
 use crate::kernels::attention::{attend, attend_composed};
+use crate::kernels::projection::project;
 use crate::norm::RmsNorm;
 use crate::params::linear;
 use crate::rope::RopeTables;
@@ -72,7 +73,7 @@ impl Attention {
         let [b, t, _] = x.dims();
         // `[b, t, n, head_dim]`: normed (Qwen3) and rotated while each position's heads are contiguous.
         let heads = |proj: &Linear, n: usize, norm: &Option<RmsNorm>| {
-            let y = proj.forward(x.clone()).reshape([b, t, n, self.head_dim]);
+            let y = project(proj, x.clone()).reshape([b, t, n, self.head_dim]);
             match norm {
                 Some(norm) => norm.forward(y),
                 None => y,
@@ -89,6 +90,6 @@ impl Attention {
             }
             None => attend(q, k, v, mask),
         };
-        self.o_proj.forward(out.reshape([b, t, self.num_heads * self.head_dim]))
+        project(&self.o_proj, out.reshape([b, t, self.num_heads * self.head_dim]))
     }
 }

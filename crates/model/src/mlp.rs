@@ -5,6 +5,7 @@ use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
 use crate::config::ModelConfig;
+use crate::kernels::projection::project;
 use crate::kernels::swiglu::swiglu;
 use crate::params::linear;
 use crate::weights::WeightSource;
@@ -34,7 +35,7 @@ impl Mlp {
     /// Applies the block to `[batch, seq, hidden]` (the gate is one fused op on the CPU backend,
     /// [`crate::kernels::swiglu`]).
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = self.gate_proj.forward(x.clone());
-        self.down_proj.forward(swiglu(gate, self.up_proj.forward(x)))
+        let gate = project(&self.gate_proj, x.clone());
+        project(&self.down_proj, swiglu(gate, project(&self.up_proj, x)))
     }
 }

@@ -6,7 +6,6 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, Linear};
-use burn::tensor::module::linear as linear_op;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use crate::batch::TokenBatch;
@@ -14,6 +13,7 @@ use crate::block::DecoderLayer;
 use crate::cache::KvCache;
 use crate::config::ModelConfig;
 use crate::error::ModelError;
+use crate::kernels::projection::{project, tied_logits};
 use crate::kernels::token_logprob::token_logprobs;
 use crate::norm::RmsNorm;
 use crate::params::{embedding, linear};
@@ -117,8 +117,8 @@ impl CausalLm {
     /// LM-head logits for hidden states `[batch, seq, hidden]` → `[batch, seq, vocab]`.
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => linear_op(hidden, self.model.embed_tokens.weight.val().transpose(), None),
+            Some(head) => project(head, hidden),
+            None => tied_logits(hidden, self.model.embed_tokens.weight.val()),
         }
     }
 

@@ -21,10 +21,10 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_e
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor, TensorData};
-use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use super::exp::exp;
+use super::matmul::{Base, Mat, matmul};
 use super::{PARALLEL_MIN, backward_all, fused, values};
 
 /// Attention of `q` (`[batch, seq, heads, head_dim]`) over `k`, `v` (`[batch, keys, kv_heads, head_dim]`, each
@@ -121,86 +121,6 @@ impl Dims {
 
     fn scale(&self) -> f32 {
         1.0 / (self.head_dim as f32).sqrt()
-    }
-}
-
-/// A strided matrix: element `(i, j)` at `ptr + i·row + j·col`.
-#[derive(Clone, Copy, Debug)]
-struct Mat {
-    ptr: *const f32,
-    row: isize,
-    col: isize,
-}
-
-impl Mat {
-    /// A row-major `rows × cols` block starting at `ptr`.
-    fn dense(ptr: *const f32, cols: usize) -> Self {
-        Self { ptr, row: cols as isize, col: 1 }
-    }
-
-    /// The transpose (a view).
-    fn t(self) -> Self {
-        Self { ptr: self.ptr, row: self.col, col: self.row }
-    }
-}
-
-/// The start of a buffer the tasks of one call share: each reads it, or writes elements no other task touches.
-#[derive(Clone, Copy, Debug)]
-struct Base(*const f32);
-
-// SAFETY: an address; what tasks do through it is checked at each use.
-unsafe impl Send for Base {}
-unsafe impl Sync for Base {}
-
-impl Base {
-    fn of(values: &[f32]) -> Self {
-        Self(values.as_ptr())
-    }
-
-    fn of_mut(values: &mut [f32]) -> Self {
-        Self(values.as_mut_ptr())
-    }
-
-    /// The `len` elements from `offset` on, to write.
-    ///
-    /// # Safety
-    /// They must lie inside the buffer, which must be writable, and no other task may touch them meanwhile.
-    unsafe fn block(self, offset: usize, len: usize) -> &'static mut [f32] {
-        // SAFETY: forwarded from the caller.
-        unsafe { std::slice::from_raw_parts_mut(self.0.cast_mut().add(offset), len) }
-    }
-}
-
-/// `dst = [dst +] scale · lhs · rhs` for `lhs` `m × k` and `rhs` `k × n`, on the calling thread.
-///
-/// # Safety
-/// The three views must address live f32 buffers of the stated sizes, and no other thread may touch `dst`'s
-/// elements meanwhile.
-#[allow(clippy::too_many_arguments)]
-unsafe fn matmul(m: usize, n: usize, k: usize, dst: Mat, accumulate: bool, lhs: Mat, rhs: Mat, scale: f32) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.ptr.cast_mut(),
-            dst.col,
-            dst.row,
-            accumulate,
-            lhs.ptr,
-            lhs.col,
-            lhs.row,
-            rhs.ptr,
-            rhs.col,
-            rhs.row,
-            1.0,
-            scale,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
     }
 }
 

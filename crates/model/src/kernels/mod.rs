@@ -1,12 +1,12 @@
 //! Fused ops with their own backward, written through burn's public backend-extension API.
 //!
-//! burn 0.22's autodiff decomposes RMSNorm, RoPE, SwiGLU and the token log-probability into chains of small tracked ops;
-//! on the flex CPU backend each link is a separate pass over memory, most of them on one core. Each op here is
-//! one function over burn tensors that takes the fused path for f32 on flex and otherwise composes burn's ops (what
-//! every other backend runs, and the reference the fused kernels are tested against), and behind it one backend
-//! extension trait with a flex implementation (one or two parallel passes) and an `Autodiff` implementation whose
-//! backward is again one fused op. Rows are reduced in a fixed order, so
-//! results do not depend on the number of threads.
+//! burn 0.22's autodiff decomposes attention, RMSNorm, RoPE, SwiGLU and the token log-probability into chains of
+//! small tracked ops; on the flex CPU backend each link is a separate pass over memory, most of them on one core,
+//! and the tied LM head's weight gradient comes back as a strided view. Each op here is one function over burn
+//! tensors that takes the fused path for f32 on flex and otherwise composes burn's ops (what every other backend
+//! runs, and the reference the fused kernels are tested against), and behind it one backend extension trait with a
+//! flex implementation (one or two parallel passes) and an `Autodiff` implementation whose backward is again one
+//! fused op. Rows are reduced in a fixed order, so results do not depend on the number of threads.
 
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::Ops;
@@ -18,6 +18,8 @@ use rayon::prelude::*;
 
 pub mod attention;
 pub mod exp;
+mod matmul;
+pub mod projection;
 pub mod rms_norm;
 pub mod rotary;
 pub mod swiglu;
