@@ -6,7 +6,8 @@
 //! - [`generation`]: batched B×G sampling of reasoning rollouts that return their embedding from the same pass;
 //! - [`hf`]: HF directories in ([`load_dir`]) and out ([`export_dir`]);
 //! - [`tokenizer`], [`format`]: the text side — special tokens and the document/query templates.
-//! - [`kernels`]: RMSNorm, RoPE, SwiGLU and the token log-prob as fused CPU ops with their own backward.
+//! - [`kernels`]: attention, projections, RMSNorm, RoPE, SwiGLU and the token log-prob as fused CPU ops with their
+//!   own backward.
 //!
 //! Padding: every entry point takes a [`TokenBatch`] with a validity mask; training pads on the right,
 //! generation on the left, and both give the same results for the real tokens.
