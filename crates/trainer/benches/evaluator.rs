@@ -12,7 +12,7 @@ use trainer::eval::evaluator::exact_top_k;
 
 fn main() {
     let device = Device::flex();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run under cargo")).join("../..");
     let tokenizer = TextTokenizer::from_file(&root.join("data/tokenizer.json"), "<embtoken>").unwrap();
     let config = ModelConfig::preset("tiny", tokenizer.vocab_size()).unwrap();
     let model = CausalLm::init_random(config.clone(), 0, &device).unwrap();

@@ -11,6 +11,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
+/// This crate's folder, read when the test runs: `env!("CARGO_MANIFEST_DIR")` would bake in the checkout that
+/// compiled the binary, and a build cache shared between clones (CI's) then points tests at another clone.
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run under cargo, which sets CARGO_MANIFEST_DIR"))
+}
+
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }

@@ -1,14 +1,12 @@
 //! The repository's default dataset (`data/`, written by pyarrow) reads cleanly end to end.
 
-use std::path::PathBuf;
-
 use data::{
     BadRowPolicy, ColumnNames, ContrastiveRow, Corpus, EvalSet, FromBatch, GrpoRow, ShardSet, Stream, StreamConfig,
     WarmupRow, validate_doc_refs,
 };
 
 fn file(name: &str) -> ShardSet {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data").join(name);
+    let path = crate_dir().join("../../data").join(name);
     ShardSet::open(&[path.display().to_string()]).unwrap()
 }
 

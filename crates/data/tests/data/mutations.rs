@@ -7,7 +7,7 @@ use data::{BadRowPolicy, GrpoRow, ShardSet, Stream, StreamConfig, WarmupRow};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::common::tmp;
+use crate::common::{crate_dir, tmp};
 
 /// One mutation of `bytes`: flip a few bytes, zero a range, or cut the file.
 fn mutate(bytes: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
@@ -43,7 +43,7 @@ fn read_all<R: data::FromBatch>(path: &Path) {
 }
 
 fn never_panics<R: data::FromBatch>(shard: &str, cases: u64) {
-    let original = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data").join(shard)).unwrap();
+    let original = std::fs::read(crate_dir().join("../../data").join(shard)).unwrap();
     let dir = tmp();
     for seed in 0..cases {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -11,10 +11,10 @@ use data::{
     validate_doc_refs,
 };
 
-use crate::common::tmp;
+use crate::common::{crate_dir, tmp};
 
 fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import").join(rel)
+    crate_dir().join("tests/fixtures/import").join(rel)
 }
 
 fn open(path: &Path) -> ShardSet {

@@ -11,7 +11,7 @@ pub type Reference = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
 
 /// The repository's `tests/fixtures` folder.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run under cargo")).join("../../tests/fixtures")
 }
 
 /// The f32 and i64 tensors of a safetensors file, as (shape, f64 values).

@@ -8,7 +8,10 @@ use serde_json::Value;
 
 /// The repository root (absolute).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root")
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run under cargo"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root")
 }
 
 /// A fresh, empty scratch folder `trainer-<tag>-<pid>` in the temp dir.
