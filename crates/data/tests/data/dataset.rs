@@ -1,5 +1,6 @@
 //! The repository's default dataset (`data/`, written by pyarrow) reads cleanly end to end.
 
+use crate::common::crate_dir;
 use data::{
     BadRowPolicy, ColumnNames, ContrastiveRow, Corpus, EvalSet, FromBatch, GrpoRow, ShardSet, Stream, StreamConfig,
     WarmupRow, validate_doc_refs,
