@@ -9,7 +9,10 @@
 //! second matmul, each a pass over memory with its own backward. The flex kernel reads Q, K, V in the projections'
 //! `[batch, seq, heads, head_dim]` layout (no transposes, no repeated K/V), runs each head's matrix products through
 //! gemm on one core, spreads (batch, head) pairs over the pool and keeps only the probabilities for the backward.
-//! Each output is written by one task in a fixed order, so results do not depend on the number of threads.
+//! Queries go in blocks of [`ROW_BLOCK`] rows, each multiplied only with the span of keys some row of the block sees:
+//! under a causal mask that skips most of the upper triangle (and any left padding): 3/8 of the score products at
+//! 128 positions. Each output is written by one task in a fixed order, so results do not depend on the number of
+//! threads.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -79,6 +82,9 @@ pub trait AttentionBackend: Backend {
     ) -> FloatTensor<Self>;
 }
 
+/// Query rows per block of the products; each block multiplies only the keys its rows see.
+const ROW_BLOCK: usize = 32;
+
 /// The sizes of one attention call.
 #[derive(Clone, Copy, Debug)]
 struct Dims {
@@ -122,6 +128,57 @@ impl Dims {
     fn scale(&self) -> f32 {
         1.0 / (self.head_dim as f32).sqrt()
     }
+
+    /// Blocks of query rows per batch row.
+    fn blocks(&self) -> usize {
+        self.seq.div_ceil(ROW_BLOCK)
+    }
+}
+
+/// One block of query rows (`rows` from `start`) and the span of keys any of them sees (`keys` from `first_key`;
+/// none when every row of the block is fully masked).
+#[derive(Clone, Copy, Debug)]
+struct Block {
+    start: usize,
+    rows: usize,
+    first_key: usize,
+    keys: usize,
+}
+
+impl Block {
+    /// Each row's key span as a range of the `[seq, keys]` score matrix.
+    fn spans(&self, keys: usize) -> impl Iterator<Item = std::ops::Range<usize>> + use<> {
+        let (first, len) = (self.first_key, self.keys);
+        (self.start..self.start + self.rows).map(move |r| r * keys + first..r * keys + first + len)
+    }
+}
+
+/// What the backward keeps from the forward: the probabilities `[batch, heads, seq, keys]` and the row blocks.
+#[derive(Clone, Debug)]
+struct Saved {
+    probs: Vec<f32>,
+    blocks: Vec<Block>,
+}
+
+/// The blocks of each batch row, `[batch][blocks]`, from the mask's flags (`[batch, seq, keys]`, non-zero = masked).
+fn row_blocks(masked: &[u8], d: &Dims) -> Vec<Block> {
+    let mut out = Vec::with_capacity(d.batch * d.blocks());
+    for b in 0..d.batch {
+        for start in (0..d.seq).step_by(ROW_BLOCK) {
+            let rows = ROW_BLOCK.min(d.seq - start);
+            let (mut lo, mut hi) = (d.keys, 0);
+            for row in masked[(b * d.seq + start) * d.keys..][..rows * d.keys].chunks(d.keys) {
+                if let Some(first) = row.iter().position(|&m| m == 0) {
+                    lo = lo.min(first);
+                    hi = hi.max(d.keys - row.iter().rev().position(|&m| m == 0).unwrap_or(0));
+                    debug_assert!(hi > first);
+                }
+            }
+            let keys = hi.saturating_sub(lo);
+            out.push(Block { start, rows, first_key: if keys == 0 { 0 } else { lo }, keys });
+        }
+    }
+    out
 }
 
 /// Runs `task(i)` for `i < tasks`, on the pool when the call touches at least [`PARALLEL_MIN`] score elements.
@@ -133,21 +190,19 @@ fn for_each_task(tasks: usize, elements: usize, task: impl Fn(usize) + Send + Sy
     }
 }
 
-/// Masked softmax of each `keys`-long row of `scores` in place (`masked` is `[seq, keys]`, non-zero = masked);
-/// masked entries become 0, and so does a row with no visible key. Written in passes over eight interleaved lanes
-/// (fixed order) so that they vectorise.
-fn softmax_rows(scores: &mut [f32], masked: &[u8], keys: usize) {
-    for (row, masked) in scores.chunks_mut(keys).zip(masked.chunks(keys)) {
-        row.iter_mut().zip(masked).for_each(|(s, &m)| *s = if m == 0 { *s } else { f32::NEG_INFINITY });
-        let max = lanes(row, f32::NEG_INFINITY, f32::max);
-        if max == f32::NEG_INFINITY {
-            row.fill(0.0);
-            continue;
-        }
-        row.iter_mut().for_each(|s| *s = exp(*s - max));
-        let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
-        row.iter_mut().for_each(|s| *s *= inv);
+/// Masked softmax of one row of scores in place (`masked` beside it, non-zero = masked): masked entries become 0,
+/// and so does a row with no visible key. Written in passes over eight interleaved lanes (fixed order) so that they
+/// vectorise.
+fn softmax_row(row: &mut [f32], masked: &[u8]) {
+    row.iter_mut().zip(masked).for_each(|(s, &m)| *s = if m == 0 { *s } else { f32::NEG_INFINITY });
+    let max = lanes(row, f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return;
     }
+    row.iter_mut().for_each(|s| *s = exp(*s - max));
+    let inv = 1.0 / lanes(row, 0.0, |a, b| a + b);
+    row.iter_mut().for_each(|s| *s *= inv);
 }
 
 /// `values` folded with `op` over eight interleaved lanes from `init`, then across the lanes, in one fixed order.
@@ -167,18 +222,18 @@ fn flags(t: &FlexTensor) -> &[u8] {
     &t.storage::<u8>()[start..end]
 }
 
-/// The forward pass: the output `[batch, seq, heads, head_dim]` and, when `keep_probs`, the probabilities
-/// `[batch, heads, seq, keys]` the backward needs.
+/// The forward pass: the output `[batch, seq, heads, head_dim]` and, when `keep_probs`, what the backward needs.
 fn forward(
     q: &FlexTensor,
     k: &FlexTensor,
     v: &FlexTensor,
     mask: &FlexTensor,
     keep_probs: bool,
-) -> (FlexTensor, Option<Vec<f32>>) {
+) -> (FlexTensor, Option<Saved>) {
     let (q, k, v, mask) = (q.to_contiguous(), k.to_contiguous(), v.to_contiguous(), mask.to_contiguous());
     let d = Dims::of(&q, &k);
     let (qs, ks, vs, masked) = (values(&q), values(&k), values(&v), flags(&mask));
+    let blocks = row_blocks(masked, &d);
     let mut out = vec![0f32; qs.len()];
     let mut probs = vec![0f32; if keep_probs { d.batch * d.heads * d.scores() } else { 0 }];
     let (qs, ks, vs, out_base, probs_base) =
@@ -196,24 +251,35 @@ fn forward(
         };
         let p_mat = Mat::dense(p.as_ptr(), d.keys);
         let (qh, kh, vh) = (d.query_head(qs, b, h), d.key_head(ks, b, g), d.key_head(vs, b, g));
-        // SAFETY: `p` is this task's; the inputs are read only.
-        unsafe { matmul(d.seq, d.keys, d.head_dim, p_mat, false, qh, kh.t(), d.scale()) };
-        softmax_rows(p, &masked[b * d.scores()..(b + 1) * d.scores()], d.keys);
-        // SAFETY: head `h` of batch `b` of the output is written by this task only.
-        unsafe { matmul(d.seq, d.head_dim, d.keys, d.query_head(out_base, b, h), false, p_mat, vh, 1.0) };
+        let (oh, masked) = (d.query_head(out_base, b, h), &masked[b * d.scores()..][..d.scores()]);
+        // Rows of a block that sees no key keep output 0 (and probabilities 0).
+        for blk in blocks[b * d.blocks()..][..d.blocks()].iter().filter(|blk| blk.keys > 0) {
+            let p_blk = p_mat.at(blk.start, blk.first_key);
+            let (q_rows, k_rows) = (qh.at(blk.start, 0), kh.at(blk.first_key, 0));
+            // SAFETY: `p` is this task's; the inputs are read only.
+            unsafe { matmul(blk.rows, blk.keys, d.head_dim, p_blk, false, q_rows, k_rows.t(), d.scale()) };
+            for span in blk.spans(d.keys) {
+                softmax_row(&mut p[span.clone()], &masked[span]);
+            }
+            // SAFETY: head `h` of batch `b` of the output is written by this task only.
+            let v_rows = vh.at(blk.first_key, 0);
+            unsafe { matmul(blk.rows, d.head_dim, blk.keys, oh.at(blk.start, 0), false, p_blk, v_rows, 1.0) };
+        }
     });
     let out = FlexTensor::from_data(TensorData::new(out, q.shape()));
-    (out, keep_probs.then_some(probs))
+    (out, keep_probs.then_some(Saved { probs, blocks }))
 }
 
 /// `[dq, dk, dv]` for upstream gradient `grad` (the formulas at the top of this module).
-fn backward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, probs: &[f32], grad: &FlexTensor) -> [FlexTensor; 3] {
+fn backward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, saved: &Saved, grad: &FlexTensor) -> [FlexTensor; 3] {
+    let Saved { probs, blocks } = saved;
     let (grad, d) = (grad.to_contiguous(), Dims::of(q, k));
     let (qs, ks, vs, gs) = (values(q), values(k), values(v), values(&grad));
     let (mut dq, mut dk, mut dv) = (vec![0f32; qs.len()], vec![0f32; ks.len()], vec![0f32; vs.len()]);
     let (qs, ks, vs, gs) = (Base::of(qs), Base::of(ks), Base::of(vs), Base::of(gs));
     let (dq_base, dk_base, dv_base) = (Base::of_mut(&mut dq), Base::of_mut(&mut dk), Base::of_mut(&mut dv));
-    // One task per (batch, key/value head): it alone writes that head's dK, dV and its query heads' dQ.
+    // One task per (batch, key/value head): it alone writes that head's dK, dV and its query heads' dQ. Gradients of
+    // rows and keys no block reaches stay 0.
     for_each_task(d.batch * d.kv_heads, d.batch * d.heads * d.scores(), |task| {
         let (b, g) = (task / d.kv_heads, task % d.kv_heads);
         let (kh, vh) = (d.key_head(ks, b, g), d.key_head(vs, b, g));
@@ -224,17 +290,24 @@ fn backward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, probs: &[f32], grad:
             let p = &probs[(b * d.heads + h) * d.scores()..][..d.scores()];
             let p_mat = Mat::dense(p.as_ptr(), d.keys);
             let (qh, gh, dqh) = (d.query_head(qs, b, h), d.query_head(gs, b, h), d.query_head(dq_base, b, h));
-            let first = h == g * d.group();
-            // SAFETY: `ds` is this task's; dQ of head `h` and dK, dV of head `g` (batch `b`) are this task's alone.
-            unsafe { matmul(d.seq, d.keys, d.head_dim, ds_mat, false, gh, vh.t(), 1.0) };
-            for (dp, p) in ds.chunks_mut(d.keys).zip(p.chunks(d.keys)) {
-                let dot: f32 = dp.iter().zip(p).map(|(dp, p)| dp * p).sum();
-                dp.iter_mut().zip(p).for_each(|(dp, p)| *dp = p * (*dp - dot));
-            }
-            unsafe {
-                matmul(d.seq, d.head_dim, d.keys, dqh, false, ds_mat, kh, d.scale());
-                matmul(d.keys, d.head_dim, d.seq, dkh, !first, ds_mat.t(), qh, d.scale());
-                matmul(d.keys, d.head_dim, d.seq, dvh, !first, p_mat.t(), gh, 1.0);
+            for blk in blocks[b * d.blocks()..][..d.blocks()].iter().filter(|blk| blk.keys > 0) {
+                let (ds_blk, p_blk) = (ds_mat.at(blk.start, blk.first_key), p_mat.at(blk.start, blk.first_key));
+                let (q_rows, g_rows) = (qh.at(blk.start, 0), gh.at(blk.start, 0));
+                let (k_rows, v_rows) = (kh.at(blk.first_key, 0), vh.at(blk.first_key, 0));
+                let (rows, keys, hd) = (blk.rows, blk.keys, d.head_dim);
+                // SAFETY: `ds` is this task's; dQ of head `h` and dK, dV of head `g` (batch `b`) are this task's
+                // alone.
+                unsafe { matmul(rows, keys, hd, ds_blk, false, g_rows, v_rows.t(), 1.0) };
+                for span in blk.spans(d.keys) {
+                    let (dp, p) = (&mut ds[span.clone()], &p[span]);
+                    let dot: f32 = dp.iter().zip(p).map(|(dp, p)| dp * p).sum();
+                    dp.iter_mut().zip(p).for_each(|(dp, p)| *dp = p * (*dp - dot));
+                }
+                unsafe {
+                    matmul(rows, hd, keys, dqh.at(blk.start, 0), false, ds_blk, k_rows, d.scale());
+                    matmul(keys, hd, rows, dkh.at(blk.first_key, 0), true, ds_blk.t(), q_rows, d.scale());
+                    matmul(keys, hd, rows, dvh.at(blk.first_key, 0), true, p_blk.t(), g_rows, 1.0);
+                }
             }
         }
     });
@@ -255,23 +328,23 @@ impl<C: CheckpointStrategy> AttentionBackend for Autodiff<Flex, C> {
         v: FloatTensor<Self>,
         mask: BoolTensor<Self>,
     ) -> FloatTensor<Self> {
-        /// Backward of the fused op: keeps the (contiguous) inputs and the probabilities.
+        /// Backward of the fused op: keeps the (contiguous) inputs, the probabilities and the row blocks.
         #[derive(Debug)]
         struct AttentionBackward;
 
         impl Backward<Flex, 3> for AttentionBackward {
-            type State = ([FlexTensor; 3], Vec<f32>);
+            type State = ([FlexTensor; 3], Saved);
 
             fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
-                backward_all::<Flex, _, 3>(ops, grads, |([q, k, v], probs), grad| backward(&q, &k, &v, &probs, &grad));
+                backward_all::<Flex, _, 3>(ops, grads, |([q, k, v], saved), grad| backward(&q, &k, &v, &saved, &grad));
             }
         }
 
         match AttentionBackward.prepare::<C>([q.node(), k.node(), v.node()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
                 let inputs = [q.primitive(), k.primitive(), v.primitive()].map(FlexTensor::to_contiguous);
-                let (out, probs) = forward(&inputs[0], &inputs[1], &inputs[2], &mask, true);
-                prep.finish((inputs, probs.expect("kept")), out)
+                let (out, saved) = forward(&inputs[0], &inputs[1], &inputs[2], &mask, true);
+                prep.finish((inputs, saved.expect("kept")), out)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(forward(q.primitive(), k.primitive(), v.primitive(), &mask, false).0)
@@ -289,8 +362,9 @@ mod tests {
     use crate::host::to_vec;
     use crate::kernels::check::max_rel_err;
 
-    /// `(batch, seq, heads, kv_heads, head_dim)`: multi-head on the calling thread; grouped-query on the pool.
-    const SHAPES: [(usize, usize, usize, usize, usize); 2] = [(2, 5, 2, 2, 4), (3, 64, 6, 2, 8)];
+    /// `(batch, seq, heads, kv_heads, head_dim)`: multi-head on the calling thread (one row block); grouped-query on
+    /// the pool, in three row blocks (the last one short, those of the left-padded row after the first skipping its padding).
+    const SHAPES: [(usize, usize, usize, usize, usize); 2] = [(2, 5, 2, 2, 4), (3, 70, 6, 2, 8)];
 
     /// Inputs `[q, k, v, upstream]` and the key validity (the first row left-padded by 3, the last right-padded by 2).
     fn inputs(shape: (usize, usize, usize, usize, usize)) -> ([Vec<f32>; 4], Vec<bool>) {

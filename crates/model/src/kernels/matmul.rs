@@ -20,6 +20,12 @@ impl Mat {
         Self { ptr, row: cols as isize, col: 1 }
     }
 
+    /// The view whose element `(0, 0)` is this one's `(i, j)`.
+    pub(super) fn at(self, i: usize, j: usize) -> Self {
+        let offset = i as isize * self.row + j as isize * self.col;
+        Self { ptr: self.ptr.wrapping_offset(offset), ..self }
+    }
+
     /// The transpose (a view).
     pub(super) fn t(self) -> Self {
         Self { ptr: self.ptr, row: self.col, col: self.row }
