@@ -128,15 +128,9 @@ impl Dims {
     fn scale(&self) -> f32 {
         1.0 / (self.head_dim as f32).sqrt()
     }
-
-    /// Blocks of query rows per batch row.
-    fn blocks(&self) -> usize {
-        self.seq.div_ceil(ROW_BLOCK)
-    }
 }
 
-/// One block of query rows (`rows` from `start`) and the span of keys any of them sees (`keys` from `first_key`;
-/// none when every row of the block is fully masked).
+/// One block of query rows (`rows` from `start`) and the span of keys any of them sees (`keys` from `first_key`).
 #[derive(Clone, Copy, Debug)]
 struct Block {
     start: usize,
@@ -157,28 +151,30 @@ impl Block {
 #[derive(Clone, Debug)]
 struct Saved {
     probs: Vec<f32>,
-    blocks: Vec<Block>,
+    blocks: Vec<Vec<Block>>,
 }
 
-/// The blocks of each batch row, `[batch][blocks]`, from the mask's flags (`[batch, seq, keys]`, non-zero = masked).
-fn row_blocks(masked: &[u8], d: &Dims) -> Vec<Block> {
-    let mut out = Vec::with_capacity(d.batch * d.blocks());
-    for b in 0..d.batch {
-        for start in (0..d.seq).step_by(ROW_BLOCK) {
-            let rows = ROW_BLOCK.min(d.seq - start);
-            let (mut lo, mut hi) = (d.keys, 0);
-            for row in masked[(b * d.seq + start) * d.keys..][..rows * d.keys].chunks(d.keys) {
-                if let Some(first) = row.iter().position(|&m| m == 0) {
-                    lo = lo.min(first);
-                    hi = hi.max(d.keys - row.iter().rev().position(|&m| m == 0).unwrap_or(0));
-                    debug_assert!(hi > first);
-                }
-            }
-            let keys = hi.saturating_sub(lo);
-            out.push(Block { start, rows, first_key: if keys == 0 { 0 } else { lo }, keys });
-        }
-    }
-    out
+/// The blocks of each batch row that see at least one key, from the mask's flags (`[batch, seq, keys]`, non-zero =
+/// masked). Rows of the blocks left out keep output and gradients 0.
+fn row_blocks(masked: &[u8], d: &Dims) -> Vec<Vec<Block>> {
+    let visible = |row: &[u8]| {
+        let first = row.iter().position(|&m| m == 0)?;
+        Some((first, row.len() - row.iter().rev().position(|&m| m == 0)?))
+    };
+    (0..d.batch)
+        .map(|b| {
+            (0..d.seq)
+                .step_by(ROW_BLOCK)
+                .filter_map(|start| {
+                    let rows = ROW_BLOCK.min(d.seq - start);
+                    let spans =
+                        masked[(b * d.seq + start) * d.keys..][..rows * d.keys].chunks(d.keys).filter_map(visible);
+                    let (lo, hi) = spans.reduce(|(lo, hi), (first, end)| (lo.min(first), hi.max(end)))?;
+                    Some(Block { start, rows, first_key: lo, keys: hi - lo })
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Runs `task(i)` for `i < tasks`, on the pool when the call touches at least [`PARALLEL_MIN`] score elements.
@@ -252,8 +248,7 @@ fn forward(
         let p_mat = Mat::dense(p.as_ptr(), d.keys);
         let (qh, kh, vh) = (d.query_head(qs, b, h), d.key_head(ks, b, g), d.key_head(vs, b, g));
         let (oh, masked) = (d.query_head(out_base, b, h), &masked[b * d.scores()..][..d.scores()]);
-        // Rows of a block that sees no key keep output 0 (and probabilities 0).
-        for blk in blocks[b * d.blocks()..][..d.blocks()].iter().filter(|blk| blk.keys > 0) {
+        for blk in &blocks[b] {
             let p_blk = p_mat.at(blk.start, blk.first_key);
             let (q_rows, k_rows) = (qh.at(blk.start, 0), kh.at(blk.first_key, 0));
             // SAFETY: `p` is this task's; the inputs are read only.
@@ -290,7 +285,7 @@ fn backward(q: &FlexTensor, k: &FlexTensor, v: &FlexTensor, saved: &Saved, grad:
             let p = &probs[(b * d.heads + h) * d.scores()..][..d.scores()];
             let p_mat = Mat::dense(p.as_ptr(), d.keys);
             let (qh, gh, dqh) = (d.query_head(qs, b, h), d.query_head(gs, b, h), d.query_head(dq_base, b, h));
-            for blk in blocks[b * d.blocks()..][..d.blocks()].iter().filter(|blk| blk.keys > 0) {
+            for blk in &blocks[b] {
                 let (ds_blk, p_blk) = (ds_mat.at(blk.start, blk.first_key), p_mat.at(blk.start, blk.first_key));
                 let (q_rows, g_rows) = (qh.at(blk.start, 0), gh.at(blk.start, 0));
                 let (k_rows, v_rows) = (kh.at(blk.first_key, 0), vh.at(blk.first_key, 0));
